@@ -1,0 +1,1 @@
+"""Command line edges: the `kizuna` command (Typer + Rich)."""

@@ -1,0 +1,1 @@
+"""The vocabulary every package shares: ids, units, clocks and domain errors. Pure."""

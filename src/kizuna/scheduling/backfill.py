@@ -1,0 +1,91 @@
+"""EASY backfill: the shadow time of the highest blocked job, and the slack it leaves (ADR 0006).
+
+The highest blocked job of each GPU type is promised the earliest start that running jobs'
+walltimes allow (the "shadow time", as in Slurm and the EASY scheduler of Lifka, 1995) and a
+placement at that time. A later job may start now only if it ends before the shadow time, or
+if on every node it takes no more than the slack: GPUs free at the shadow time that the
+promised placement leaves unused. So backfill can never delay the promised start.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from kizuna.kernel.units import Instant
+from kizuna.scheduling.capacity import Pool
+from kizuna.scheduling.model import Job
+from kizuna.scheduling.placement import Parts, place
+
+Release = tuple[Instant, int, int]
+"""(instant, node index, GPUs): GPUs a running job returns by that instant at the latest."""
+
+
+@dataclass(frozen=True)
+class Shadow:
+    """The promise to a blocked job: its start, its placement then, and the slack left."""
+
+    job: Job
+    start: Instant
+    parts: Parts
+    slack: list[int]
+
+
+def find_shadow(
+    pool: Pool,
+    releases: Sequence[Release],
+    job: Job,
+    now: Instant,
+    exclude_at: Callable[[Instant], frozenset[int]],
+) -> Shadow | None:
+    """The earliest instant from which `job` fits if running jobs end at their bounds, or None.
+
+    `releases` must be sorted by instant. Free GPUs only grow with time, so the first prefix
+    of releases that fits is found by binary search; reservations that close nodes at some
+    instants are then honoured by stepping forward from there.
+    """
+    cuts = [0, *_cut_points(releases)]
+    if not _fits(pool, releases, cuts[-1], job):
+        return None
+    lo, hi = 0, len(cuts) - 1
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if _fits(pool, releases, cuts[mid], job):
+            hi = mid
+        else:
+            lo = mid + 1
+    for count in cuts[lo:]:
+        start = Instant(max(now, releases[count - 1][0])) if count else now
+        usable = _usable_at(pool, releases, count)
+        excluded = exclude_at(start)
+        masked = [0 if i in excluded else u for i, u in enumerate(usable)] if excluded else usable
+        dom = pool.topo.domain_sums(masked)
+        parts = place(pool.topo, masked, dom, job.gpus, job.gpus_per_node, job.one_domain)
+        if parts is not None:
+            slack = list(usable)
+            for i, n in parts:
+                slack[i] -= n
+            return Shadow(job, start, parts, slack)
+    return None
+
+
+def _cut_points(releases: Sequence[Release]) -> list[int]:
+    """Prefix lengths at which the release instant changes (all releases of an instant together)."""
+    last = len(releases)
+    return [k for k in range(1, last + 1) if k == last or releases[k][0] != releases[k - 1][0]]
+
+
+def _usable_at(pool: Pool, releases: Sequence[Release], count: int) -> list[int]:
+    usable = list(pool.now.usable)
+    for _, i, n in releases[:count]:
+        if pool.schedulable[i]:
+            usable[i] += n
+    return usable
+
+
+def _fits(pool: Pool, releases: Sequence[Release], count: int, job: Job) -> bool:
+    usable = _usable_at(pool, releases, count)
+    dom = pool.topo.domain_sums(usable)
+    if sum(dom) < job.gpus:
+        return False
+    return place(pool.topo, usable, dom, job.gpus, job.gpus_per_node, job.one_domain) is not None

@@ -1,0 +1,58 @@
+"""Award budgets: admit a job only if its whole walltime fits what is left (ADR 0010).
+
+This is Slurm's `safe` limit enforcement: remaining GPU-seconds must cover the new job's
+GPUs x walltime on top of what running jobs may still use until their walltime ends, so an
+award is never overdrawn, whatever the jobs then do.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from kizuna.kernel.ids import GpuType, ProjectId
+from kizuna.kernel.units import Instant, gpu_hours
+from kizuna.scheduling.decisions import Reason, ReasonCode
+from kizuna.scheduling.model import Job, Project, RunningJob
+
+
+@dataclass
+class BudgetBook:
+    """Remaining award GPU-seconds per (project, type), and what running jobs may still use."""
+
+    projects: Mapping[ProjectId, Project]
+    committed: defaultdict[tuple[ProjectId, GpuType], float]
+
+    @classmethod
+    def of(
+        cls, projects: Mapping[ProjectId, Project], running: Iterable[RunningJob], now: Instant
+    ) -> BudgetBook:
+        book = cls(projects, defaultdict(float))
+        for r in running:
+            book.committed[(r.job.project, r.job.gpu_type)] += r.job.gpus * max(
+                0.0, r.end_bound - now
+            )
+        return book
+
+    def remaining(self, project: ProjectId, gpu_type: GpuType) -> float | None:
+        p = self.projects.get(project)
+        if p is None or p.budgets is None:
+            return None
+        return p.budgets.get(gpu_type, 0.0) - self.committed[(project, gpu_type)]
+
+    def check(self, job: Job) -> Reason | None:
+        left = self.remaining(job.project, job.gpu_type)
+        need = job.gpus * job.walltime
+        if left is None or need <= left:
+            return None
+        held = self.committed[(job.project, job.gpu_type)]
+        return Reason(
+            ReasonCode.BUDGET,
+            f"award budget exhausted: job needs {gpu_hours(need):,.1f} {job.gpu_type} GPU-hours"
+            f" ({job.gpus} GPUs x walltime), {gpu_hours(max(left, 0.0)):,.1f} left"
+            f" after {gpu_hours(held):,.1f} held by running jobs",
+        )
+
+    def commit(self, job: Job) -> None:
+        self.committed[(job.project, job.gpu_type)] += job.gpus * job.walltime

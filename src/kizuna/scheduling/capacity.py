@@ -1,0 +1,158 @@
+"""Free GPUs of one GPU type during a cycle: who holds what, and views for placement.
+
+A cycle only ever takes GPUs (releases happen between cycles), so every view's free counts
+only shrink while a cycle runs. That makes a failed placement final for the rest of the cycle:
+`View.failed` remembers the smallest gang of each shape that did not fit, and any larger gang
+of that shape is refused without a search (ADR 0008).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from kizuna.kernel.ids import NodeId
+from kizuna.scheduling.model import Allocation, Node, NodeState
+from kizuna.scheduling.placement import Parts, Topology, place
+
+ShapeKey = tuple[int, bool, frozenset[int]]
+"""(GPUs per node or 0, one domain, excluded nodes): gangs of one shape, ordered by size."""
+
+
+@dataclass
+class View:
+    """Usable GPU counts per node, with domain sums and a memo of failed gang sizes."""
+
+    topo: Topology
+    usable: list[int]
+    domain_usable: list[int] = field(default_factory=list)
+    failed: dict[ShapeKey, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.domain_usable:
+            self.domain_usable = self.topo.domain_sums(self.usable)
+
+    @property
+    def total(self) -> int:
+        return sum(self.domain_usable)
+
+    def set(self, node: int, value: int) -> None:
+        self.domain_usable[self.topo.domain_of[node]] += value - self.usable[node]
+        self.usable[node] = value
+
+    def find(
+        self, gpus: int, per_node: int | None, one_domain: bool, exclude: frozenset[int]
+    ) -> Parts | None:
+        """Place a gang, or None; remembers failures so a larger gang of the shape fails fast."""
+        key = (per_node or 0, one_domain, exclude)
+        if gpus >= self.failed.get(key, 1 << 30):
+            return None
+        usable, dom = self.usable, self.domain_usable
+        if exclude:
+            usable = [0 if i in exclude else u for i, u in enumerate(usable)]
+            dom = self.topo.domain_sums(usable)
+        parts = (
+            place(self.topo, usable, dom, gpus, per_node, one_domain) if sum(dom) >= gpus else None
+        )
+        if parts is None:
+            self.failed[key] = min(gpus, self.failed.get(key, 1 << 30))
+        return parts
+
+    def largest_hole(self, per_node: int | None, one_domain: bool) -> int:
+        """The most GPUs a gang of this shape could get now: for messages, not for placement."""
+        if per_node:
+            return per_node * max(
+                (
+                    sum(1 for i in nodes if self.usable[i] >= per_node)
+                    for nodes in self.topo.domain_nodes
+                )
+                if one_domain
+                else [sum(1 for u in self.usable if u >= per_node)],
+                default=0,
+            )
+        return max(self.domain_usable, default=0) if one_domain else self.total
+
+
+class Pool:
+    """All nodes of one GPU type: GPUs held per node, and the views a cycle places on.
+
+    `now` is the view of GPUs free this instant. Once EASY backfill reserves a start for the
+    highest blocked job, `late` is the view for jobs that would still run at that start: on
+    each node it offers only what the reserved job will not need (ADR 0006).
+    """
+
+    def __init__(self, nodes: Sequence[Node]) -> None:
+        self.nodes = tuple(nodes)
+        self.index = {n.id: i for i, n in enumerate(self.nodes)}
+        self.topo = _topology(self.nodes)
+        self.schedulable = [n.state is NodeState.UP for n in self.nodes]
+        self.held: list[set[int]] = [set() for _ in self.nodes]
+        self.now = View(self.topo, [n.gpus if n.state is NodeState.UP else 0 for n in self.nodes])
+        self.late: View | None = None
+        self.slack: list[int] = []
+
+    def hold(self, node: NodeId, indices: Iterable[int]) -> None:
+        """Record GPUs held by a running job (building the pool from a snapshot)."""
+        i = self.index[node]
+        self.held[i].update(indices)
+        if self.schedulable[i]:
+            self.now.set(i, self.nodes[i].gpus - len(self.held[i]))
+
+    def reserve_late(self, slack: list[int]) -> None:
+        """Start offering `late` placements limited by `slack` per node."""
+        self.slack = slack
+        self.late = View(
+            self.topo, [min(u, s) for u, s in zip(self.now.usable, slack, strict=True)]
+        )
+
+    def shrink_slack(self, parts: Parts) -> None:
+        """GPUs promised to a job that will still hold them at the reserved start."""
+        if self.late is None:
+            return
+        for i, count in parts:
+            self.slack[i] = max(0, self.slack[i] - count)
+            self.late.set(i, min(self.now.usable[i], self.slack[i]))
+
+    def take(self, parts: Parts, late: bool) -> Allocation:
+        """Give the GPUs of `parts` to a job; `late` jobs also use up the reserved job's slack."""
+        out = []
+        for i, count in parts:
+            node = self.nodes[i]
+            chosen = tuple([g for g in range(node.gpus) if g not in self.held[i]][:count])
+            if len(chosen) != count:
+                raise AssertionError(f"node {node.id} has fewer than {count} free GPUs")
+            self.held[i].update(chosen)
+            self.now.set(i, self.now.usable[i] - count)
+            if self.late is not None:
+                if late:
+                    self.slack[i] -= count
+                self.late.set(i, min(self.now.usable[i], self.slack[i]))
+            out.append((node.id, chosen))
+        return Allocation(tuple(out))
+
+    def view_for(self, late: bool) -> View:
+        return self.late if late and self.late is not None else self.now
+
+
+def _topology(nodes: Sequence[Node]) -> Topology:
+    domains: dict[str, int] = {}
+    racks: dict[str, int] = {}
+    domain_rack: list[int] = []
+    domain_of = []
+    for node in nodes:
+        if node.domain not in domains:
+            domains[node.domain] = len(domains)
+            domain_rack.append(racks.setdefault(node.rack, len(racks)))
+        domain_of.append(domains[node.domain])
+    domain_nodes: list[list[int]] = [[] for _ in domains]
+    for i, d in enumerate(domain_of):
+        domain_nodes[d].append(i)
+    rack_domains: list[list[int]] = [[] for _ in racks]
+    for d, r in enumerate(domain_rack):
+        rack_domains[r].append(d)
+    return Topology(
+        sizes=tuple(n.gpus for n in nodes),
+        domain_of=tuple(domain_of),
+        domain_nodes=tuple(map(tuple, domain_nodes)),
+        rack_domains=tuple(map(tuple, rack_domains)),
+    )

@@ -1,0 +1,146 @@
+"""Topology-aware, all-or-nothing placement of one gang (ADR 0007).
+
+Preference, in order: fewest NVLink domains, then fewest racks, then best fit (the tightest
+hole that holds the gang), so large holes stay free for large gangs. Works on plain lists of
+usable GPU counts per node so the same code serves "now", "at the shadow time" and what-ifs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+Parts = list[tuple[int, int]]
+"""A placement: (node index, GPU count) pairs."""
+
+
+@dataclass(frozen=True)
+class Topology:
+    """The static layout of one GPU type's nodes: which node sits in which domain and rack."""
+
+    sizes: tuple[int, ...]
+    domain_of: tuple[int, ...]
+    domain_nodes: tuple[tuple[int, ...], ...]
+    rack_domains: tuple[tuple[int, ...], ...]
+
+    def domain_sums(self, usable: Sequence[int]) -> list[int]:
+        return [sum(usable[i] for i in nodes) for nodes in self.domain_nodes]
+
+
+def place(
+    topo: Topology,
+    usable: Sequence[int],
+    domain_usable: Sequence[int],
+    gpus: int,
+    gpus_per_node: int | None,
+    one_domain: bool,
+) -> Parts | None:
+    """A placement of the whole gang on `usable` GPUs, or None if none exists."""
+    if gpus_per_node:
+        return _place_nodes(topo, usable, gpus // gpus_per_node, gpus_per_node, one_domain)
+    return _place_gpus(topo, usable, domain_usable, gpus, one_domain)
+
+
+# -- gangs of a total GPU count, split across nodes in any way ------------------------------
+
+
+def _place_gpus(
+    topo: Topology, usable: Sequence[int], dom: Sequence[int], gpus: int, one_domain: bool
+) -> Parts | None:
+    node = _best_fit_node(usable, gpus)
+    if node is not None:
+        return [(node, gpus)]
+    fits = [d for d, free in enumerate(dom) if free >= gpus]
+    if fits:
+        best = min(fits, key=lambda d: (dom[d], d))
+        return _fill_domain(topo.domain_nodes[best], usable, gpus)
+    if one_domain:
+        return None
+    domains = _fewest_domains(topo, dom, gpus)
+    if domains is None:
+        return None
+    parts: Parts = []
+    need = gpus
+    for d in domains:
+        take = min(dom[d], need)
+        parts.extend(_fill_domain(topo.domain_nodes[d], usable, take))
+        need -= take
+    return parts
+
+
+def _best_fit_node(usable: Sequence[int], gpus: int) -> int | None:
+    best, best_free = None, 1 << 30
+    for i, free in enumerate(usable):
+        if gpus <= free < best_free:
+            best, best_free = i, free
+    return best
+
+
+def _fill_domain(nodes: Sequence[int], usable: Sequence[int], gpus: int) -> Parts:
+    """Fewest nodes: whole nodes largest first, the remainder on the tightest node that holds it."""
+    ranked = sorted((i for i in nodes if usable[i] > 0), key=lambda i: (-usable[i], i))
+    parts: Parts = []
+    need = gpus
+    for pos, i in enumerate(ranked):
+        if usable[i] >= need:
+            last = min((j for j in ranked[pos:] if usable[j] >= need), key=lambda j: (usable[j], j))
+            parts.append((last, need))
+            return parts
+        parts.append((i, usable[i]))
+        need -= usable[i]
+    raise AssertionError("domain holds fewer GPUs than its sum says")
+
+
+def _fewest_domains(topo: Topology, weight: Sequence[int], need: int) -> list[int] | None:
+    """Fewest domains whose weights reach `need`, within one rack when one rack can hold it."""
+    best: tuple[int, int, int] | None = None
+    chosen: list[int] = []
+    for r, domains in enumerate(topo.rack_domains):
+        picked = _largest_first(domains, weight, need)
+        if picked is not None:
+            key = (len(picked), sum(weight[d] for d in picked) - need, r)
+            if best is None or key < best:
+                best, chosen = key, picked
+    if best is not None:
+        return chosen
+    return _largest_first(range(len(weight)), weight, need)
+
+
+def _largest_first(domains: Sequence[int], weight: Sequence[int], need: int) -> list[int] | None:
+    picked: list[int] = []
+    for d in sorted(domains, key=lambda d: (-weight[d], d)):
+        if need <= 0 or weight[d] <= 0:
+            break
+        picked.append(d)
+        need -= weight[d]
+    return picked if need <= 0 else None
+
+
+# -- gangs of a fixed shape: N nodes x G GPUs ----------------------------------------------
+
+
+def _place_nodes(
+    topo: Topology, usable: Sequence[int], nodes: int, per_node: int, one_domain: bool
+) -> Parts | None:
+    eligible = [[i for i in dn if usable[i] >= per_node] for dn in topo.domain_nodes]
+    counts = [len(e) for e in eligible]
+    fits = [d for d, c in enumerate(counts) if c >= nodes]
+    if fits:
+        best = min(fits, key=lambda d: (sum(usable[i] for i in eligible[d]), d))
+        return [(i, per_node) for i in _tightest(eligible[best], usable, nodes)]
+    if one_domain:
+        return None
+    domains = _fewest_domains(topo, counts, nodes)
+    if domains is None:
+        return None
+    parts: Parts = []
+    need = nodes
+    for d in domains:
+        take = min(counts[d], need)
+        parts.extend((i, per_node) for i in _tightest(eligible[d], usable, take))
+        need -= take
+    return parts
+
+
+def _tightest(nodes: Sequence[int], usable: Sequence[int], count: int) -> list[int]:
+    return sorted(nodes, key=lambda i: (usable[i], i))[:count]

@@ -1,0 +1,103 @@
+"""Quota arithmetic within a cycle: nominal, borrowing, cohorts (Kueue's model; ADR 0009).
+
+Rules, cited in code as Q1..Q4:
+- Q1 A job whose project stays within its nominal quota is admitted on quota grounds alone.
+- Q2 Beyond nominal a job borrows: its project's usage may reach nominal + borrowing limit,
+     and its cohort's usage may reach the sum of its members' nominal quotas.
+- Q3 A project without a cohort cannot borrow; a project without quota for a GPU type
+     cannot use that type.
+- Q4 A project is "borrowing" while its usage exceeds its nominal quota; only such projects'
+     jobs may be preempted to give another project its nominal quota back (reclaim).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import Enum
+
+from kizuna.kernel.ids import CohortId, GpuType, ProjectId
+from kizuna.scheduling.decisions import Reason, ReasonCode
+from kizuna.scheduling.model import Job, Project, Quota
+
+NO_QUOTA = Quota(0, 0)
+
+
+class Fit(Enum):
+    NOMINAL = "nominal"
+    BORROWING = "borrowing"
+
+
+@dataclass
+class QuotaBook:
+    """GPUs in use per (project, type) and per (cohort, type), updated as jobs are admitted."""
+
+    projects: Mapping[ProjectId, Project]
+    usage: defaultdict[tuple[ProjectId, GpuType], int]
+    cohort_usage: defaultdict[tuple[CohortId, GpuType], int]
+    cohort_nominal: Mapping[tuple[CohortId, GpuType], int]
+
+    @classmethod
+    def of(cls, projects: Mapping[ProjectId, Project], holding: Iterable[Job]) -> QuotaBook:
+        nominal: defaultdict[tuple[CohortId, GpuType], int] = defaultdict(int)
+        for p in projects.values():
+            if p.cohort is not None:
+                for t, q in p.quotas.items():
+                    nominal[(p.cohort, t)] += q.nominal
+        book = cls(projects, defaultdict(int), defaultdict(int), nominal)
+        for job in holding:
+            book.add(job, job.gpus)
+        return book
+
+    def quota(self, project: ProjectId, gpu_type: GpuType) -> Quota:
+        p = self.projects.get(project)
+        return p.quotas.get(gpu_type, NO_QUOTA) if p is not None else NO_QUOTA
+
+    def cohort(self, project: ProjectId) -> CohortId | None:
+        p = self.projects.get(project)
+        return p.cohort if p is not None else None
+
+    def add(self, job: Job, gpus: int) -> None:
+        """Count `gpus` more (or fewer, if negative) GPUs in use by `job`'s project."""
+        self.usage[(job.project, job.gpu_type)] += gpus
+        cohort = self.cohort(job.project)
+        if cohort is not None:
+            self.cohort_usage[(cohort, job.gpu_type)] += gpus
+
+    def borrowed(self, project: ProjectId, gpu_type: GpuType) -> int:
+        """GPUs the project uses beyond its nominal quota (Q4)."""
+        return max(0, self.usage[(project, gpu_type)] - self.quota(project, gpu_type).nominal)
+
+    def check(self, job: Job) -> Fit | Reason:
+        """How the job fits its project's quota, or why it does not."""
+        t, quota = job.gpu_type, self.quota(job.project, job.gpu_type)
+        used = self.usage[(job.project, t)]
+        if used + job.gpus <= quota.nominal:
+            return Fit.NOMINAL  # Q1
+        cohort = self.cohort(job.project)
+        limit = quota.borrowing_limit
+        if cohort is None or limit == 0:
+            if quota.nominal == 0:
+                return Reason(ReasonCode.NO_QUOTA, f"project {job.project} has no {t} quota")  # Q3
+            return _over(job, used, quota.nominal, "nominal")
+        if limit is not None and used + job.gpus > quota.nominal + limit:
+            return _over(job, used, quota.nominal + limit, "nominal + borrowing limit")  # Q2
+        in_cohort = self.cohort_usage[(cohort, t)]
+        pool = self.cohort_nominal.get((cohort, t), 0)
+        if in_cohort + job.gpus > pool:
+            lendable = max(0, pool - in_cohort)
+            return Reason(
+                ReasonCode.COHORT,
+                f"needs to borrow {job.gpus} {t}; cohort {cohort} has {lendable} idle"
+                f" ({in_cohort} of {pool} in use)",
+            )
+        return Fit.BORROWING
+
+
+def _over(job: Job, used: int, limit: int, what: str) -> Reason:
+    t = job.gpu_type
+    return Reason(
+        ReasonCode.QUOTA,
+        f"project quota of {limit} {t} ({what}) in use: {used} held, job needs {job.gpus}",
+    )

@@ -1,0 +1,69 @@
+"""Sentences for waiting jobs: what the job needs, what there is, and when it may start."""
+
+from __future__ import annotations
+
+from kizuna.kernel.units import Instant, format_clock, format_duration
+from kizuna.scheduling.decisions import Reason, ReasonCode
+from kizuna.scheduling.model import Job
+
+
+def request(job: Job) -> str:
+    """'16 H100', '2 nodes x 8 H100', with ' in one NVLink domain' when required."""
+    t = job.gpu_type
+    text = f"{job.nodes} nodes x {job.gpus_per_node} {t}" if job.nodes else f"{job.gpus} {t}"
+    return text + (" in one NVLink domain" if job.one_domain else "")
+
+
+def when(start: Instant, now: Instant) -> str:
+    return f"~{format_clock(start)} UTC (in {format_duration(start - now)})"
+
+
+def resources(job: Job, free: int, now: Instant, start: Instant | None, ahead: int) -> Reason:
+    text = f"needs {request(job)}, {free} free"
+    if start is not None:
+        text += f", earliest start {when(start, now)}"
+    if ahead:
+        text += (
+            f"; behind {ahead} waiting {job.gpu_type} job{'s' * (ahead != 1)} of higher priority"
+        )
+    return Reason(ReasonCode.RESOURCES, text, start)
+
+
+def priority(job: Job, head: Job, start: Instant, now: Instant, ahead: int) -> Reason:
+    return Reason(
+        ReasonCode.PRIORITY,
+        f"behind {ahead} {job.gpu_type} job{'s' * (ahead != 1)} of higher priority;"
+        f" job {head.id} holds the line until {when(start, now)} (backfill is off)",
+    )
+
+
+def backfill(job: Job, head: Job, start: Instant, now: Instant) -> Reason:
+    return Reason(
+        ReasonCode.BACKFILL,
+        f"fits now but would delay job {head.id}, reserved to start {when(start, now)};"
+        f" a walltime of at most {format_duration(start - now)} would let it backfill",
+    )
+
+
+def reserved(job: Job) -> Reason:
+    return Reason(
+        ReasonCode.RESERVED,
+        f"the free {job.gpu_type} are held by another project's reservation;"
+        " a shorter walltime that ends before the reservation opens would let it run",
+    )
+
+
+def capacity(job: Job, problems: list[str]) -> Reason:
+    return Reason(ReasonCode.CAPACITY, "; ".join(problems) + " (nodes are down or draining)")
+
+
+def reclaiming(job: Job, victims: int, start: Instant, now: Instant) -> Reason:
+    what = (
+        f"{victims} borrowing job{'s' * (victims != 1)} preempted" if victims else "preempted jobs"
+    )
+    return Reason(
+        ReasonCode.RECLAIMING,
+        f"within its nominal quota: {what} to give back {request(job)};"
+        f" starts when they stop, {when(start, now)}",
+        start,
+    )

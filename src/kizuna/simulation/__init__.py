@@ -1,0 +1,1 @@
+"""The planning simulator: the scheduling core driven by a simulated clock."""
