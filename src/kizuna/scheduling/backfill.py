@@ -9,6 +9,7 @@ promised placement leaves unused. So backfill can never delay the promised start
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -37,6 +38,7 @@ def find_shadow(
     job: Job,
     now: Instant,
     exclude_at: Callable[[Instant], frozenset[int]],
+    opens: Sequence[Instant] = (),
 ) -> Shadow | None:
     """The earliest instant from which `job` fits if running jobs end at their bounds, or None.
 
@@ -54,8 +56,7 @@ def find_shadow(
             hi = mid
         else:
             lo = mid + 1
-    for count in cuts[lo:]:
-        start = Instant(max(now, releases[count - 1][0])) if count else now
+    for start, count in _instants(releases, cuts[lo:], opens, now):
         usable = _usable_at(pool, releases, count)
         excluded = exclude_at(start)
         masked = [0 if i in excluded else u for i, u in enumerate(usable)] if excluded else usable
@@ -67,6 +68,20 @@ def find_shadow(
                 slack[i] -= n
             return Shadow(job, start, parts, slack)
     return None
+
+
+def _instants(
+    releases: Sequence[Release], cuts: Sequence[int], opens: Sequence[Instant], now: Instant
+) -> list[tuple[Instant, int]]:
+    """Candidate starts in time order: each release instant from the first cut on, and each
+    instant a reservation closes (`opens`), paired with the releases done by then."""
+    out = [(Instant(max(now, releases[c - 1][0])) if c else now, c) for c in cuts]
+    first = out[0][0]
+    for at in opens:
+        if at > first:
+            done = bisect_right(releases, (at, 1 << 62, 0))
+            out.append((at, done))
+    return sorted(out)
 
 
 def _cut_points(releases: Sequence[Release]) -> list[int]:

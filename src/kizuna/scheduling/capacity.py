@@ -27,18 +27,28 @@ class View:
     usable: list[int]
     domain_usable: list[int] = field(default_factory=list)
     failed: dict[ShapeKey, int] = field(default_factory=dict)
+    version: int = 0
+    """Bumped on every change, so derived figures can be cached."""
+    holes: dict[tuple[int, bool], tuple[int, int]] = field(default_factory=dict)
+
+    free: int = 0
+    """Usable GPUs on all nodes together."""
 
     def __post_init__(self) -> None:
         if not self.domain_usable:
             self.domain_usable = self.topo.domain_sums(self.usable)
+        self.free = sum(self.domain_usable)
 
     @property
     def total(self) -> int:
-        return sum(self.domain_usable)
+        return self.free
 
     def set(self, node: int, value: int) -> None:
-        self.domain_usable[self.topo.domain_of[node]] += value - self.usable[node]
+        change = value - self.usable[node]
+        self.domain_usable[self.topo.domain_of[node]] += change
+        self.free += change
         self.usable[node] = value
+        self.version += 1
 
     def find(
         self, gpus: int, per_node: int | None, one_domain: bool, exclude: frozenset[int]
@@ -60,6 +70,15 @@ class View:
 
     def largest_hole(self, per_node: int | None, one_domain: bool) -> int:
         """The most GPUs a gang of this shape could get now: for messages, not for placement."""
+        key = (per_node or 0, one_domain)
+        cached = self.holes.get(key)
+        if cached is not None and cached[0] == self.version:
+            return cached[1]
+        hole = self._largest_hole(per_node, one_domain)
+        self.holes[key] = (self.version, hole)
+        return hole
+
+    def _largest_hole(self, per_node: int | None, one_domain: bool) -> int:
         if per_node:
             return per_node * max(
                 (
@@ -106,7 +125,8 @@ class Pool:
         )
 
     def shrink_slack(self, parts: Parts) -> None:
-        """GPUs promised to a job that will still hold them at the reserved start."""
+        """GPUs promised to a job that will still hold them at the reserved start (negative
+        counts give back GPUs that a preemption frees before that start)."""
         if self.late is None:
             return
         for i, count in parts:

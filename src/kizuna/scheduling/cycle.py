@@ -17,7 +17,7 @@ unchanged, and the same snapshot always gives the same result.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from kizuna.kernel.ids import GpuType, JobId, ProjectId
@@ -37,7 +37,7 @@ from kizuna.scheduling.decisions import (
 from kizuna.scheduling.model import Job, NodeState, Reservation, RunningJob, Snapshot
 from kizuna.scheduling.policies.base import Policy
 from kizuna.scheduling.quota import Fit, QuotaBook
-from kizuna.scheduling.reclaim import Plan, Reclaimer, candidates
+from kizuna.scheduling.reclaim import Cap, Plan, Reclaimer, candidates
 from kizuna.scheduling.validation import ClusterShape, validate_job
 
 NOTHING: frozenset[int] = frozenset()
@@ -48,12 +48,18 @@ def run_cycle(snapshot: Snapshot, policy: Policy, now: Instant) -> CycleResult:
     rest wait. Pure: the same arguments always give the same result."""
     cycle = _Cycle.build(snapshot, policy, now)
     order = policy.order(snapshot, now)  # step 1
+    types = cycle.types
     for job in order:
-        cycle.consider(job)
+        state = types.get(job.gpu_type)
+        if state is not None and state.closed is not None:
+            state.tail.append(job)
+        else:
+            cycle.consider(job)
+    cycle.reclaim_in_tails()
     return CycleResult(
         admissions=tuple(cycle.admissions),
         preemptions=tuple(cycle.preemptions),
-        reasons=cycle.reasons,
+        reasons=_Reasons(cycle),
         shadows=tuple(
             ShadowReservation(s.job.id, t, s.start) for t, s in sorted(cycle.shadows.items())
         ),
@@ -73,7 +79,45 @@ class _TypeState:
     """Per node, when GPUs of already-preempted jobs will have been released."""
     waiting: int = 0
     """Jobs of this type considered so far and left pending."""
+    stops: dict[JobId, Instant] = field(default_factory=dict)
+    """When this cycle's victims will have stopped (earlier than their walltime)."""
     shadow: Shadow | None = None
+    closed: int | None = None
+    """Set once nothing more of this type can start this cycle (ADR 0008): the count of
+    waiting jobs at that moment. Later jobs of the type go to `tail`."""
+    tail: list[Job] = field(default_factory=list)
+
+    def close_if_full(self, backfill: bool) -> None:
+        """A type closes once its line is held (strict order) or its GPUs are all taken."""
+        if (
+            self.closed is None
+            and self.shadow is not None
+            and (not backfill or self.pool.now.free == 0)
+        ):
+            self.closed = self.waiting
+
+
+class _Reasons(Mapping[JobId, Reason]):
+    """The cycle's reasons; those of closed types' tails are written on first access."""
+
+    def __init__(self, cycle: _Cycle) -> None:
+        self._cycle: _Cycle | None = cycle
+        self._reasons = cycle.reasons
+
+    def _done(self) -> dict[JobId, Reason]:
+        if self._cycle is not None:
+            self._cycle.explain_tails()
+            self._cycle = None
+        return self._reasons
+
+    def __getitem__(self, job: JobId) -> Reason:
+        return self._done()[job]
+
+    def __iter__(self) -> Iterator[JobId]:
+        return iter(self._done())
+
+    def __len__(self) -> int:
+        return len(self._done())
 
 
 @dataclass
@@ -109,6 +153,41 @@ class _Cycle:
     def shadows(self) -> dict[GpuType, Shadow]:
         return {t: s.shadow for t, s in self.types.items() if s.shadow is not None}
 
+    # -- closed types: nothing more starts, only reclaim and reasons remain ----------------
+
+    def reclaim_in_tails(self) -> None:
+        """Step 3 for closed types: only a job within its nominal quota can still act, by
+        reclaiming. Jobs of other tails make no decision, so taking these first is exact."""
+        if not (self.policy.quotas and self.policy.backfill):
+            return
+        for t, state in sorted(self.types.items()):
+            headroom = self._headroom(t)
+            for job in state.tail:
+                if job.gpus <= headroom.get(job.project, 0):
+                    self.consider(job)
+
+    def _headroom(self, gpu_type: GpuType) -> dict[ProjectId, int]:
+        usage = self.quota.usage
+        return {
+            pid: q.nominal - usage[(pid, gpu_type)]
+            for pid, p in self.snapshot.projects.items()
+            if (q := p.quotas.get(gpu_type)) is not None and q.nominal > usage[(pid, gpu_type)]
+        }
+
+    def explain_tails(self) -> None:
+        """Step 5 for closed types' tails, in queue order, as if each had been considered in
+        its turn: nothing these jobs see changes after their type closed."""
+        for _, state in sorted(self.types.items()):
+            if state.closed is None:
+                continue
+            state.waiting = state.closed
+            for job in state.tail:
+                said = self.reasons.get(job.id)
+                if said is not None and said.code is ReasonCode.RECLAIMING:
+                    state.waiting += 1
+                else:
+                    self.consider(job)
+
     # -- the steps for one job ------------------------------------------------------------
 
     def consider(self, job: Job) -> None:
@@ -136,21 +215,25 @@ class _Cycle:
         parts = state.pool.view_for(late).find(job.gpus, job.gpus_per_node, job.one_domain, exclude)
         if parts is not None:
             allocation = state.pool.take(parts, late)
+            end = Instant(self.now + job.walltime)
+            state.releases.extend((end, i, n, job.id) for i, n in parts)
             self.quota.add(job, job.gpus)
             self.budget.commit(job)
             self.admissions.append(
                 Admission(job.id, allocation, fit is Fit.BORROWING, shadow is not None)
             )
+            state.close_if_full(self.policy.backfill)
             return
         if fit is Fit.NOMINAL and self.policy.quotas and self._reclaim(job, state, exclude):
+            state.close_if_full(self.policy.backfill)
             return  # step 3
         self._blocked(job, state, late, exclude)
+        state.close_if_full(self.policy.backfill)
 
     def _wait(self, job: Job, reason: Reason) -> None:  # step 5
         self.reasons[job.id] = reason
-        state = self.types.get(job.gpu_type)
-        if state is not None and reason.code is not ReasonCode.INVALID:
-            state.waiting += 1
+        if reason.code is not ReasonCode.INVALID:
+            self.types[job.gpu_type].waiting += 1
 
     def _problems(self, job: Job) -> list[str]:
         key = (job.gpu_type, job.gpus, job.gpus_per_node, job.one_domain)
@@ -163,9 +246,8 @@ class _Cycle:
 
     def _reclaim(self, job: Job, state: _TypeState, exclude: frozenset[int]) -> bool:
         pool = state.pool
-        base = [0 if i in exclude else u for i, u in enumerate(pool.now.usable)]
-        cap = pool.slack if state.shadow is not None else None
-        plan = state.reclaimer.plan(job, base, cap)
+        cap = Cap(pool.slack, state.shadow.start) if state.shadow is not None else None
+        plan = state.reclaimer.plan(job, exclude, cap)
         if plan is None:
             return False
         stops = [self.now + v.job.grace for v in plan.victims]
@@ -177,6 +259,11 @@ class _Cycle:
             state.shadow = Shadow(job, start, plan.parts, slack)
             pool.reserve_late(list(slack))
         else:
+            for victim in plan.victims:  # GPUs the promise did not count on (see reclaim.Cap)
+                if victim.end_bound > state.shadow.start:
+                    pool.shrink_slack(
+                        [(pool.index[n], -len(ix)) for n, ix in victim.allocation.parts]
+                    )
             pool.shrink_slack(plan.parts)
         self._wait(job, reasons.reclaiming(job, len(plan.victims), start, self.now))
         return True
@@ -191,12 +278,7 @@ class _Cycle:
                 f" for job {job.id}; project {victim.job.project} was borrowing",
             )
         )
-        stop = Instant(self.now + victim.job.grace)
-        state.releases = [
-            (min(at, stop), i, n, jid) if jid == victim.job.id else (at, i, n, jid)
-            for at, i, n, jid in state.releases
-        ]
-        state.releases.sort()
+        state.stops[victim.job.id] = Instant(self.now + victim.job.grace)
 
     # -- step 4: the promised start, and reasons for blocked jobs ---------------------------
 
@@ -210,18 +292,26 @@ class _Cycle:
         elif exclude and pool.view_for(late).find(
             job.gpus, job.gpus_per_node, job.one_domain, NOTHING
         ):
-            self._wait(job, reasons.reserved(job))
+            self._wait(job, reasons.reserved(job, None, self.now))
         else:
             free = pool.view_for(late).largest_hole(job.gpus_per_node, job.one_domain)
             self._wait(job, reasons.resources(job, free, self.now, None, state.waiting))
 
     def _promise(self, job: Job, state: _TypeState) -> None:
         pool = state.pool
-        releases: list[Release] = [(at, i, n) for at, i, n, _ in state.releases]
-        shadow = find_shadow(
-            pool, releases, job, self.now, lambda at: self._excluded(job, state, at)
+        stops = state.stops
+        releases: list[Release] = sorted(
+            (min(at, stops[jid]) if jid in stops else at, i, n) for at, i, n, jid in state.releases
         )
-        if shadow is None:
+        opens = sorted({r.end for r, _ in state.reservations if r.project != job.project})
+        shadow = find_shadow(
+            pool, releases, job, self.now, lambda at: self._excluded(job, state, at), opens
+        )
+        exclude = self._excluded(job, state, self.now)
+        if exclude and pool.now.find(job.gpus, job.gpus_per_node, job.one_domain, NOTHING):
+            start = shadow.start if shadow is not None else None
+            self._wait(job, reasons.reserved(job, start, self.now))
+        elif shadow is None:
             problems = validate_job(job, self.up)
             if problems:
                 self._wait(job, reasons.capacity(job, problems))
@@ -229,10 +319,12 @@ class _Cycle:
             free = pool.now.largest_hole(job.gpus_per_node, job.one_domain)
             self._wait(job, reasons.resources(job, free, self.now, None, state.waiting))
             return
-        state.shadow = shadow
-        pool.reserve_late(list(shadow.slack))
-        free = pool.now.largest_hole(job.gpus_per_node, job.one_domain)
-        self._wait(job, reasons.resources(job, free, self.now, shadow.start, state.waiting))
+        else:
+            free = pool.now.largest_hole(job.gpus_per_node, job.one_domain)
+            self._wait(job, reasons.resources(job, free, self.now, shadow.start, state.waiting))
+        if shadow is not None:
+            state.shadow = shadow
+            pool.reserve_late(list(shadow.slack))
 
     def _excluded(self, job: Job, state: _TypeState, start: Instant) -> frozenset[int]:
         """Nodes reserved for other projects that `job`, started at `start`, may not use."""
@@ -289,7 +381,7 @@ def _state(
             kept[(r.job.project, r.job.gpu_type)] += r.job.gpus
     releases.sort()
     movable = candidates([r for r in running if r.stopping_at is None])
-    reclaimer = Reclaimer(pool, quota, movable, releasing, kept, now, set(), {})
+    reclaimer = Reclaimer(pool, quota, movable, releasing, kept, now, set(), [], {}, {}, {})
     reserved = _reservations(pool, snapshot.reservations, now)
     return _TypeState(pool, releases, reclaimer, reserved, stopping_until)
 

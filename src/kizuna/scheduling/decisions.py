@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 from kizuna.kernel.ids import GpuType, JobId
 from kizuna.kernel.units import Instant, Seconds
@@ -38,9 +39,11 @@ class ReasonCode(StrEnum):
     """The free GPUs are held by a reservation of another project."""
 
 
-@dataclass(frozen=True, slots=True)
-class Reason:
-    """Why one job waits: a code for scripts, a sentence for people, a start estimate if known."""
+class Reason(NamedTuple):
+    """Why one job waits: a code for scripts, a sentence for people, a start estimate if known.
+
+    A named tuple rather than a dataclass: a cycle creates one per waiting job (ADR 0008).
+    """
 
     code: ReasonCode
     message: str

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 
 from kizuna.kernel.ids import CohortId, GpuType, ProjectId
@@ -37,6 +37,12 @@ class QuotaBook:
     usage: defaultdict[tuple[ProjectId, GpuType], int]
     cohort_usage: defaultdict[tuple[CohortId, GpuType], int]
     cohort_nominal: Mapping[tuple[CohortId, GpuType], int]
+    terms: dict[tuple[ProjectId, GpuType], tuple[Quota, CohortId | None]] = field(
+        default_factory=dict
+    )
+    """Each (project, type)'s quota and cohort, looked up once per cycle."""
+    said: dict[tuple[CohortId, GpuType, int, int], tuple[int, Reason]] = field(default_factory=dict)
+    """The last COHORT reason per (cohort, type, gang size), with the usage it was said at."""
 
     @classmethod
     def of(cls, projects: Mapping[ProjectId, Project], holding: Iterable[Job]) -> QuotaBook:
@@ -71,28 +77,42 @@ class QuotaBook:
 
     def check(self, job: Job) -> Fit | Reason:
         """How the job fits its project's quota, or why it does not."""
-        t, quota = job.gpu_type, self.quota(job.project, job.gpu_type)
-        used = self.usage[(job.project, t)]
+        key = (job.project, job.gpu_type)
+        used = self.usage[key]
+        found = self.terms.get(key)
+        if found is None:
+            found = self.terms[key] = (self.quota(*key), self.cohort(job.project))
+        quota, cohort = found
         if used + job.gpus <= quota.nominal:
             return Fit.NOMINAL  # Q1
-        cohort = self.cohort(job.project)
-        limit = quota.borrowing_limit
+        t, limit = job.gpu_type, quota.borrowing_limit
         if cohort is None or limit == 0:
             if quota.nominal == 0:
                 return Reason(ReasonCode.NO_QUOTA, f"project {job.project} has no {t} quota")  # Q3
             return _over(job, used, quota.nominal, "nominal")
         if limit is not None and used + job.gpus > quota.nominal + limit:
             return _over(job, used, quota.nominal + limit, "nominal + borrowing limit")  # Q2
-        in_cohort = self.cohort_usage[(cohort, t)]
-        pool = self.cohort_nominal.get((cohort, t), 0)
-        if in_cohort + job.gpus > pool:
-            lendable = max(0, pool - in_cohort)
-            return Reason(
-                ReasonCode.COHORT,
-                f"needs to borrow {job.gpus} {t}; cohort {cohort} has {lendable} idle"
-                f" ({in_cohort} of {pool} in use)",
-            )
-        return Fit.BORROWING
+        return self._lendable(cohort, job, used + job.gpus - quota.nominal)
+
+    def _lendable(self, cohort: CohortId, job: Job, borrow: int) -> Fit | Reason:
+        """Q2: the cohort's usage may reach the sum of its members' nominal quotas."""
+        key = (cohort, job.gpu_type)
+        in_cohort = self.cohort_usage[key]
+        pool = self.cohort_nominal.get(key, 0)
+        if in_cohort + job.gpus <= pool:
+            return Fit.BORROWING
+        said_key = (cohort, job.gpu_type, job.gpus, min(borrow, job.gpus))
+        said = self.said.get(said_key)
+        if said is not None and said[0] == in_cohort:
+            return said[1]  # the same sentence as for the last job of this kind
+        idle = max(0, pool - in_cohort)
+        reason = Reason(
+            ReasonCode.COHORT,
+            f"needs {job.gpus} {job.gpu_type} from cohort {cohort}, {min(borrow, job.gpus)} of"
+            f" them beyond its nominal quota; {idle} of the cohort's {pool} are idle",
+        )
+        self.said[said_key] = (in_cohort, reason)
+        return reason
 
 
 def _over(job: Job, used: int, limit: int, what: str) -> Reason:

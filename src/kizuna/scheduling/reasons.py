@@ -45,12 +45,14 @@ def backfill(job: Job, head: Job, start: Instant, now: Instant) -> Reason:
     )
 
 
-def reserved(job: Job) -> Reason:
-    return Reason(
-        ReasonCode.RESERVED,
+def reserved(job: Job, start: Instant | None, now: Instant) -> Reason:
+    text = (
         f"the free {job.gpu_type} are held by another project's reservation;"
-        " a shorter walltime that ends before the reservation opens would let it run",
+        " a walltime that ends before the reservation opens would let it run"
     )
+    if start is not None:
+        text += f"; earliest start {when(start, now)}"
+    return Reason(ReasonCode.RESERVED, text, start)
 
 
 def capacity(job: Job, problems: list[str]) -> Reason:

@@ -1,0 +1,185 @@
+"""Reclaim (R1-R5): a project gets its nominal quota back by preempting the fewest, least
+important, most recently started borrowed jobs of its cohort, and never more than needed."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+
+from kizuna.kernel.ids import JobId
+from kizuna.kernel.units import Instant
+from kizuna.scheduling import (
+    CycleResult,
+    Job,
+    Project,
+    ReasonCode,
+    RunningJob,
+    Snapshot,
+    make_policy,
+    run_cycle,
+)
+from kizuna.scheduling.model import HIGH, LOW
+from kizuna.scheduling.testing import job, nodes, project, projects, running
+
+NOW = 1000.0
+
+
+def cohort(*quotas: tuple[str, int]) -> list[Project]:
+    """Projects of cohort c with the given nominal H100 quotas, no borrowing limit."""
+    return [project(p, quotas={"H100": (n, None)}, cohort="c") for p, n in quotas]
+
+
+def on(node: int, j: Job, start: float = 0.0, stopping_at: float | None = None) -> RunningJob:
+    """`j` on the first `j.gpus` GPUs of node `node`."""
+    return running(j, start, {f"h100-{node:04d}": range(j.gpus)}, stopping_at)
+
+
+def cycle(
+    tenants: Sequence[Project],
+    active: Sequence[RunningJob],
+    pending: Sequence[Job],
+    count: int = 2,
+    now: float = NOW,
+) -> CycleResult:
+    snapshot = Snapshot(nodes(count), tuple(active), tuple(pending), projects(*tenants))
+    return run_cycle(snapshot, make_policy("fifo"), Instant(now))
+
+
+TWO = cohort(("p1", 8), ("p2", 8))
+"""p1 and p2 each hold a nominal 8 of a 16-GPU cohort; p2 borrows when it runs 16."""
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "victim"),
+    [
+        pytest.param(
+            job("a", project="p2"), job("b", project="p2"), "b", id="most-recently-started"
+        ),
+        pytest.param(
+            job("a", project="p2", priority=LOW),
+            job("b", project="p2"),
+            "a",
+            id="lowest-priority-before-recency",
+        ),
+        pytest.param(
+            job("a", project="p2"),
+            job("b", project="p2", priority=HIGH),
+            "a",
+            id="high-priority-spared",
+        ),
+        pytest.param(
+            job("a", project="p2"),
+            job("b", project="p2", min_runtime=NOW),
+            "a",
+            id="min-runtime-not-reached",
+        ),
+        pytest.param(
+            job("a", project="p2"),
+            job("b", project="p2", min_runtime=NOW - 100.0),
+            "b",
+            id="min-runtime-reached",
+        ),
+        pytest.param(
+            job("a", project="p2"),
+            job("b", project="p2", preemptible=False),
+            "a",
+            id="non-preemptible-spared",
+        ),
+    ],
+)
+def test_victim_choice(a: Job, b: Job, victim: str) -> None:
+    """`a` started at 0, `b` at 100; p2 borrows 8 of its 16 GPUs; p1 wants its nominal 8."""
+    result = cycle(TWO, [on(0, a), on(1, b, start=100.0)], [job("j")])
+    assert result.preempted() == {victim}
+    assert result.reasons[JobId("j")].code is ReasonCode.RECLAIMING
+
+
+def test_preemption_carries_grace_and_who_for() -> None:
+    active = [on(0, job("a", project="p2")), on(1, job("b", project="p2", grace=120.0), 100.0)]
+    result = cycle(TWO, active, [job("j")])
+    (preemption,) = result.preemptions
+    assert (preemption.job, preemption.for_job, preemption.grace) == ("b", "j", 120.0)
+    assert "project p1 needs its nominal H100 quota for job j" in preemption.reason
+    assert "project p2 was borrowing" in preemption.reason
+    assert result.reasons[JobId("j")].earliest_start == NOW + 120.0
+
+
+def test_only_borrowing_projects_are_preempted() -> None:
+    """p2 runs within its nominal quota (and started last); p3 borrows: p3's job goes."""
+    tenants = cohort(("p1", 8), ("p2", 8), ("p3", 0))
+    active = [on(0, job("mine", project="p2"), 200.0), on(1, job("lent", project="p3"))]
+    result = cycle(tenants, active, [job("j")])
+    assert result.preempted() == {"lent"}
+
+
+@pytest.mark.parametrize(
+    ("tenants", "pending"),
+    [
+        pytest.param(cohort(("p1", 8), ("p2", 16)), [job("j")], id="no-one-borrows"),
+        pytest.param(
+            [project("p1", quotas={"H100": (8, None)}), *cohort(("p2", 0))],
+            [job("j")],
+            id="other-cohort",
+        ),
+        pytest.param(
+            cohort(("p1", 8), ("p2", 8), ("p3", 16)),
+            [job("j", gpus=16)],
+            id="borrowing-job-may-not-reclaim",
+        ),
+    ],
+)
+def test_no_preemption(tenants: list[Project], pending: list[Job]) -> None:
+    """p2 runs `a` and `b` on both nodes; the pending job must wait for their walltime."""
+    active = [on(0, job("a", project="p2")), on(1, job("b", project="p2"), 100.0)]
+    result = cycle(tenants, active, pending)
+    assert result.preemptions == ()
+    assert result.reasons[pending[0].id].code is ReasonCode.RESOURCES
+
+
+def test_minimal_set_drops_a_victim_that_does_not_help() -> None:
+    """`small` (4 GPUs, newest) is tried first but cannot make room alone; once `big` is
+    added the gang fits without `small`, so only `big` is preempted (R5)."""
+    tenants = cohort(("p1", 8), ("p2", 4), ("p3", 4))
+    active = [
+        on(0, job("small", 4, project="p2"), 200.0),
+        running(job("keep", 4, project="p3"), 0.0, {"h100-0000": range(4, 8)}),
+        on(1, job("big", 8, project="p2"), 100.0),
+    ]
+    result = cycle(tenants, active, [job("j")])
+    assert result.preempted() == {"big"}
+    assert "1 borrowing job preempted" in result.reasons[JobId("j")].message
+
+
+def test_takes_several_victims_when_one_is_not_enough() -> None:
+    tenants = cohort(("p1", 16), ("p2", 0))
+    active = [on(0, job("a", project="p2")), on(1, job("b", project="p2"), 100.0)]
+    result = cycle(tenants, active, [job("j", gpus=16)])
+    assert result.preempted() == {"a", "b"}
+    assert "2 borrowing jobs preempted" in result.reasons[JobId("j")].message
+
+
+def test_two_owed_projects_reclaim_different_victims_in_one_cycle() -> None:
+    """p1 and p3 are both owed their nominal 8 while p2 (nominal 0) borrows 16: each gets one
+    of p2's jobs back, and no victim serves twice. Taking `a` for j3 cannot delay j1, whose
+    promised placement is on `b`'s node."""
+    tenants = cohort(("p1", 8), ("p3", 8), ("p2", 0))
+    active = [on(0, job("a", project="p2")), on(1, job("b", project="p2"), 100.0)]
+    pending = [job("j1", submit=0), job("j3", project="p3", submit=1)]
+    result = cycle(tenants, active, pending)
+    victims = [(p.job, p.for_job) for p in result.preemptions]
+    assert sorted(victims) == [("a", "j3"), ("b", "j1")]
+
+
+def test_waits_on_a_stopping_victim_instead_of_preempting_more() -> None:
+    """Cycle 1 preempts `b`; in cycle 2 `b` is stopping: no new victim, still RECLAIMING."""
+    a, b = job("a", project="p2", grace=300.0), job("b", project="p2", grace=300.0)
+    first = cycle(TWO, [on(0, a), on(1, b, 100.0)], [job("j")])
+    assert first.preempted() == {"b"}
+    stop = NOW + 300.0
+    second = cycle(TWO, [on(0, a), on(1, b, 100.0, stopping_at=stop)], [job("j")], now=NOW + 60)
+    assert second.preemptions == ()
+    got = second.reasons[JobId("j")]
+    assert got.code is ReasonCode.RECLAIMING
+    assert got.earliest_start == stop
+    assert "preempted jobs to give back 8 H100" in got.message
