@@ -56,10 +56,20 @@ def main() -> None:
     snap = snapshot(scale)
     later = one_ended(snap)
     console = Console()
-    table = Table(title=f"run_cycle at {scale.nodes} nodes, {len(snap.running)} running, "
-                  f"{len(snap.pending)} pending ({platform.python_implementation()} "
-                  f"{platform.python_version()}, {platform.machine()})")
-    for column in ("policy", "cycle", "median ms", "min ms", "admitted", "preempted", "top reasons"):
+    table = Table(
+        title=f"run_cycle at {scale.nodes} nodes, {len(snap.running)} running, "
+        f"{len(snap.pending)} pending ({platform.python_implementation()} "
+        f"{platform.python_version()}, {platform.machine()})"
+    )
+    for column in (
+        "policy",
+        "cycle",
+        "median ms",
+        "min ms",
+        "admitted",
+        "preempted",
+        "top reasons",
+    ):
         table.add_column(column)
     for name in POLICIES:
         policy = make_policy(name, backfill=True, quotas=True, budgets=True)
@@ -67,8 +77,12 @@ def main() -> None:
             times, result = timed(lambda s=s, at=at: run_cycle(s, policy, at), args.repeat)
             codes = Counter(r.code.value for r in result.reasons.values()).most_common(3)
             table.add_row(
-                name, label, f"{statistics.median(times) * 1000:.0f}", f"{min(times) * 1000:.0f}",
-                str(len(result.admissions)), str(len(result.preemptions)),
+                name,
+                label,
+                f"{statistics.median(times) * 1000:.0f}",
+                f"{min(times) * 1000:.0f}",
+                str(len(result.admissions)),
+                str(len(result.preemptions)),
                 ", ".join(f"{c} {n}" for c, n in codes),
             )
     console.print(table)

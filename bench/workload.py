@@ -50,7 +50,9 @@ def cluster(scale: Scale) -> tuple[Node, ...]:
     for t, count in counts:
         for k in range(count):
             domain = int(len(out) / per_domain)
-            node = Node(NodeId(f"{t.lower()}-{k:04d}"), t, 8, f"nvl{domain:03d}", f"rack{domain // 4:02d}")
+            node = Node(
+                NodeId(f"{t.lower()}-{k:04d}"), t, 8, f"nvl{domain:03d}", f"rack{domain // 4:02d}"
+            )
             out.append(node)
     return tuple(out)
 
@@ -68,11 +70,14 @@ def _size(rng: random.Random) -> tuple[int, int | None]:
     return rng.choice((16, 32, 64)), 8
 
 
-def _job(rng: random.Random, n: int, projects: list[Project], gpu_type: GpuType, submit: float) -> Job:
+def _job(
+    rng: random.Random, n: int, projects: list[Project], gpu_type: GpuType, submit: float
+) -> Job:
+    """A job of a project drawn in proportion to its award (its shares)."""
     gpus, per_node = _size(rng)
     return Job(
         JobId(f"j{n:06d}"),
-        rng.choice(projects).id,
+        rng.choices(projects, [p.shares for p in projects])[0].id,
         gpu_type,
         gpus,
         Seconds(rng.choice((1, 2, 4, 8, 12, 24, 48)) * HOUR),
@@ -93,7 +98,9 @@ def projects(scale: Scale, nodes: tuple[Node, ...], rng: random.Random) -> list[
     out = []
     for p, w in enumerate(weights):
         quotas = {t: Quota(int(c * w / total), None) for t, c in capacity.items()}
-        budgets = {t: GpuSeconds(q.nominal * 24 * 90 * HOUR + 1000 * HOUR) for t, q in quotas.items()}
+        budgets = {
+            t: GpuSeconds(q.nominal * 24 * 90 * HOUR + 1000 * HOUR) for t, q in quotas.items()
+        }
         usage = UsageRecord(rng.uniform(0, 1e7), NOW)
         cohort = CohortId(f"cohort-{p % scale.cohorts}")
         out.append(Project(ProjectId(f"proj-{p:03d}"), cohort, quotas, w, usage, budgets))
@@ -114,10 +121,14 @@ def snapshot(scale: Scale = Scale(), seed: int = 7) -> Snapshot:
     return Snapshot(nodes, running, pending, {p.id: p for p in projs})
 
 
-def _fill(scale: Scale, nodes: tuple[Node, ...], projs: list[Project], rng: random.Random) -> tuple[RunningJob, ...]:
-    """Pack `scale.running` jobs onto the nodes, node after node, until the cluster is full."""
+def _fill(
+    scale: Scale, nodes: tuple[Node, ...], projs: list[Project], rng: random.Random
+) -> tuple[RunningJob, ...]:
+    """Pack `scale.running` jobs onto the nodes until the cluster is full, as a cluster that
+    Kizuna has been running looks: projects hold about their nominal quota, a few borrow."""
     free = [(node, list(range(node.gpus))) for node in nodes]
     rng.shuffle(free)
+    held: dict[tuple[str, str], int] = {}
     out: list[RunningJob] = []
     cursor = 0
     while len(out) < scale.running and cursor < len(free):
@@ -126,11 +137,39 @@ def _fill(scale: Scale, nodes: tuple[Node, ...], projs: list[Project], rng: rand
         left_gpus = sum(len(g) for _, g in free[cursor:])
         want = max(1, min(len(gpus), left_gpus // max(left_jobs, 1)))
         job = _job(rng, len(out), projs, node.gpu_type, NOW - 80 * HOUR)
-        job = Job(job.id, job.project, job.gpu_type, want, job.walltime, job.submit_time, None,
-                  job.priority, job.preemptible, job.grace, job.min_runtime)
+        owner = _owner(rng, projs, node.gpu_type, want, held)
+        job = Job(
+            job.id,
+            owner.id,
+            job.gpu_type,
+            want,
+            job.walltime,
+            job.submit_time,
+            None,
+            job.priority,
+            job.preemptible,
+            job.grace,
+            job.min_runtime,
+        )
+        held[(owner.id, node.gpu_type)] = held.get((owner.id, node.gpu_type), 0) + want
         taken, free[cursor] = gpus[:want], (node, gpus[want:])
         start = NOW - rng.uniform(0, job.walltime * 0.9)
         out.append(RunningJob(job, Instant(start), Allocation(((node.id, tuple(taken)),))))
         if not free[cursor][1]:
             cursor += 1
     return tuple(out)
+
+
+def _owner(
+    rng: random.Random,
+    projs: list[Project],
+    t: GpuType,
+    gpus: int,
+    held: dict[tuple[str, str], int],
+) -> Project:
+    """A project with room left in its nominal quota, by award size; one in ten may borrow."""
+    for _ in range(20):
+        p = rng.choices(projs, [q.shares for q in projs])[0]
+        if rng.random() < 0.1 or held.get((p.id, t), 0) + gpus <= p.quotas[t].nominal:
+            return p
+    return p

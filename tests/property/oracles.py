@@ -25,6 +25,7 @@ from kizuna.scheduling import (
     NodeState,
     Project,
     Quota,
+    Reason,
     Reservation,
     RunningJob,
     Snapshot,
@@ -157,28 +158,30 @@ def _charged(p: Project, spent: Mapping[tuple[ProjectId, GpuType], float]) -> Pr
 
 
 def next_event(snapshot: Snapshot, now: Instant) -> Instant | None:
-    """The next instant anything changes: a job ends, a reservation opens or closes."""
-    times = [end_of(r) for r in snapshot.running]
-    times += [t for r in snapshot.reservations for t in (r.start, r.end)]
-    later = [t for t in times if t > now]
-    return Instant(min(later)) if later else None
+    """The next instant anything changes: a job ends (perhaps right now: a job stopping at
+    `now` still holds its GPUs in the snapshot), a reservation opens or closes."""
+    times = [end_of(r) for r in snapshot.running if end_of(r) >= now]
+    times += [t for r in snapshot.reservations for t in (r.start, r.end) if t > now]
+    return Instant(min(times)) if times else None
 
 
 def simulate(
     case: Case, result: CycleResult, job_id: JobId, until: Instant, keep: Iterable[JobId]
-) -> Instant | None:
+) -> tuple[Instant | None, Reason | None]:
     """Run cycles forward from `case` after `result`, every job holding its GPUs until its
     end bound, with no new submissions and only the pending jobs in `keep`; when is `job_id`
-    admitted (None: not by `until`)?"""
+    admitted (None: not by `until`), and why did it wait last?"""
     if job_id in result.admitted():
-        return case.now
+        return case.now, None
     snapshot, now = apply(case.snapshot, result, case.now), case.now
     kept = set(keep)
     snapshot = replace(snapshot, pending=tuple(j for j in snapshot.pending if j.id in kept))
+    reason = result.reasons.get(job_id)
     while (later := next_event(snapshot, now)) is not None and later <= until:
         snapshot, now = advance(snapshot, now, later), later
         step = run_cycle(snapshot, case.policy, now)
         if job_id in step.admitted():
-            return now
+            return now, None
+        reason = step.reasons.get(job_id)
         snapshot = apply(snapshot, step, now)
-    return None
+    return None, reason

@@ -16,6 +16,7 @@ unchanged, and the same snapshot always gives the same result.
 
 from __future__ import annotations
 
+import heapq
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -36,7 +37,7 @@ from kizuna.scheduling.decisions import (
 )
 from kizuna.scheduling.model import Job, NodeState, Reservation, RunningJob, Snapshot
 from kizuna.scheduling.policies.base import Policy
-from kizuna.scheduling.quota import Fit, QuotaBook
+from kizuna.scheduling.quota import Fit, QuotaBook, QuotaUsage
 from kizuna.scheduling.reclaim import Cap, Plan, Reclaimer, candidates
 from kizuna.scheduling.validation import ClusterShape, validate_job
 
@@ -49,16 +50,19 @@ def run_cycle(snapshot: Snapshot, policy: Policy, now: Instant) -> CycleResult:
     cycle = _Cycle.build(snapshot, policy, now)
     order = policy.order(snapshot, now)  # step 1
     types = cycle.types
-    for job in order:
+    for position, job in enumerate(order):
         state = types.get(job.gpu_type)
         if state is not None and state.closed is not None:
-            state.tail.append(job)
+            state.tail.append((position, job))
         else:
+            cycle.position = position
             cycle.consider(job)
+            if state is not None and state.closed is None:
+                state.close_if_full(policy.backfill, cycle.quota)
     cycle.reclaim_in_tails()
     return CycleResult(
         admissions=tuple(cycle.admissions),
-        preemptions=tuple(cycle.preemptions),
+        preemptions=tuple(p for _, p in sorted(cycle.preemptions, key=lambda item: item[0])),
         reasons=_Reasons(cycle),
         shadows=tuple(
             ShadowReservation(s.job.id, t, s.start) for t, s in sorted(cycle.shadows.items())
@@ -85,16 +89,15 @@ class _TypeState:
     closed: int | None = None
     """Set once nothing more of this type can start this cycle (ADR 0008): the count of
     waiting jobs at that moment. Later jobs of the type go to `tail`."""
-    tail: list[Job] = field(default_factory=list)
+    tail: list[tuple[int, Job]] = field(default_factory=list)
+    """Jobs after the type closed, with their positions in the queue."""
+    usage_at_close: QuotaUsage | None = None
 
-    def close_if_full(self, backfill: bool) -> None:
+    def close_if_full(self, backfill: bool, quota: QuotaBook) -> None:
         """A type closes once its line is held (strict order) or its GPUs are all taken."""
-        if (
-            self.closed is None
-            and self.shadow is not None
-            and (not backfill or self.pool.now.free == 0)
-        ):
+        if self.shadow is not None and (not backfill or self.pool.now.free == 0):
             self.closed = self.waiting
+            self.usage_at_close = quota.saved(self.pool.nodes[0].gpu_type)
 
 
 class _Reasons(Mapping[JobId, Reason]):
@@ -131,7 +134,10 @@ class _Cycle:
     cluster: ClusterShape
     up: ClusterShape
     admissions: list[Admission] = field(default_factory=list)
-    preemptions: list[Preemption] = field(default_factory=list)
+    preemptions: list[tuple[int, Preemption]] = field(default_factory=list)
+    """With the queue position of the job they make room for: the order decisions were made."""
+    position: int = 0
+    """The queue position of the job being considered."""
     reasons: dict[JobId, Reason] = field(default_factory=dict)
     problems: dict[tuple[GpuType, int, int | None, bool], list[str]] = field(default_factory=dict)
 
@@ -157,14 +163,19 @@ class _Cycle:
 
     def reclaim_in_tails(self) -> None:
         """Step 3 for closed types: only a job within its nominal quota can still act, by
-        reclaiming. Jobs of other tails make no decision, so taking these first is exact."""
+        reclaiming. The other jobs of the tails decide nothing, so considering just these,
+        in queue order, makes the same decisions as considering every job."""
         if not (self.policy.quotas and self.policy.backfill):
             return
-        for t, state in sorted(self.types.items()):
-            headroom = self._headroom(t)
-            for job in state.tail:
-                if job.gpus <= headroom.get(job.project, 0):
-                    self.consider(job)
+        owed = []
+        for t, state in self.types.items():
+            headroom = self._headroom(t)  # only shrinks from here: a superset is taken
+            owed.append(
+                [(i, job) for i, job in state.tail if job.gpus <= headroom.get(job.project, 0)]
+            )
+        for position, job in heapq.merge(*owed, key=lambda item: item[0]):
+            self.position = position
+            self.consider(job)
 
     def _headroom(self, gpu_type: GpuType) -> dict[ProjectId, int]:
         usage = self.quota.usage
@@ -181,10 +192,13 @@ class _Cycle:
             if state.closed is None:
                 continue
             state.waiting = state.closed
-            for job in state.tail:
+            assert state.usage_at_close is not None
+            self.quota.restore(state.usage_at_close)  # replayed below, job by job
+            for _, job in state.tail:
                 said = self.reasons.get(job.id)
                 if said is not None and said.code is ReasonCode.RECLAIMING:
                     state.waiting += 1
+                    self.quota.add(job, job.gpus)
                 else:
                     self.consider(job)
 
@@ -222,13 +236,10 @@ class _Cycle:
             self.admissions.append(
                 Admission(job.id, allocation, fit is Fit.BORROWING, shadow is not None)
             )
-            state.close_if_full(self.policy.backfill)
             return
         if fit is Fit.NOMINAL and self.policy.quotas and self._reclaim(job, state, exclude):
-            state.close_if_full(self.policy.backfill)
             return  # step 3
         self._blocked(job, state, late, exclude)
-        state.close_if_full(self.policy.backfill)
 
     def _wait(self, job: Job, reason: Reason) -> None:  # step 5
         self.reasons[job.id] = reason
@@ -254,6 +265,7 @@ class _Cycle:
         stops += [state.stopping_until[i] for i, n in plan.claimed.items() if n > 0]
         start = Instant(max([self.now, *stops]))
         state.reclaimer.commit(plan, lambda victim: self._preempt(victim, job, state))
+        self.quota.add(job, job.gpus)  # Q1: what it reclaims counts as its own from now on
         if state.shadow is None:  # step 4: the reclaiming job holds the line for its type
             slack = _slack_after(pool, plan)
             state.shadow = Shadow(job, start, plan.parts, slack)
@@ -270,12 +282,15 @@ class _Cycle:
 
     def _preempt(self, victim: RunningJob, job: Job, state: _TypeState) -> None:
         self.preemptions.append(
-            Preemption(
-                victim.job.id,
-                job.id,
-                victim.job.grace,
-                f"reclaimed: project {job.project} needs its nominal {job.gpu_type} quota"
-                f" for job {job.id}; project {victim.job.project} was borrowing",
+            (
+                self.position,
+                Preemption(
+                    victim.job.id,
+                    job.id,
+                    victim.job.grace,
+                    f"reclaimed: project {job.project} needs its nominal {job.gpu_type} quota"
+                    f" for job {job.id}; project {victim.job.project} was borrowing",
+                ),
             )
         )
         state.stops[victim.job.id] = Instant(self.now + victim.job.grace)
@@ -381,7 +396,7 @@ def _state(
             kept[(r.job.project, r.job.gpu_type)] += r.job.gpus
     releases.sort()
     movable = candidates([r for r in running if r.stopping_at is None])
-    reclaimer = Reclaimer(pool, quota, movable, releasing, kept, now, set(), [], {}, {}, {})
+    reclaimer = Reclaimer(pool, quota, movable, releasing, kept, now)
     reserved = _reservations(pool, snapshot.reservations, now)
     return _TypeState(pool, releases, reclaimer, reserved, stopping_until)
 

@@ -24,6 +24,12 @@ from kizuna.scheduling.model import Job, Project, Quota
 NO_QUOTA = Quota(0, 0)
 
 
+QuotaUsage = tuple[
+    GpuType, dict[tuple[ProjectId, GpuType], int], dict[tuple[CohortId, GpuType], int]
+]
+"""GPUs in use of one type per project and per cohort, as saved by `QuotaBook.saved`."""
+
+
 class Fit(Enum):
     NOMINAL = "nominal"
     BORROWING = "borrowing"
@@ -70,6 +76,19 @@ class QuotaBook:
         cohort = self.cohort(job.project)
         if cohort is not None:
             self.cohort_usage[(cohort, job.gpu_type)] += gpus
+
+    def saved(self, gpu_type: GpuType) -> QuotaUsage:
+        """The usage of one GPU type now, to be put back by `restore`."""
+        mine = {k: v for k, v in self.usage.items() if k[1] == gpu_type}
+        ours = {k: v for k, v in self.cohort_usage.items() if k[1] == gpu_type}
+        return gpu_type, mine, ours
+
+    def restore(self, saved: QuotaUsage) -> None:
+        gpu_type, mine, ours = saved
+        for key in [k for k in self.usage if k[1] == gpu_type]:
+            self.usage[key] = mine.get(key, 0)
+        for ckey in [k for k in self.cohort_usage if k[1] == gpu_type]:
+            self.cohort_usage[ckey] = ours.get(ckey, 0)
 
     def borrowed(self, project: ProjectId, gpu_type: GpuType) -> int:
         """GPUs the project uses beyond its nominal quota (Q4)."""

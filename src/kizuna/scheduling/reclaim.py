@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from kizuna.kernel.ids import CohortId, GpuType, ProjectId
 from kizuna.kernel.units import Instant
@@ -53,6 +53,23 @@ def candidates(running: Sequence[RunningJob]) -> list[RunningJob]:
 
 
 @dataclass
+class _Ask:
+    """One reclaim question: a job, the free GPUs it may use, and its limits."""
+
+    job: Job
+    base: list[int]
+    exclude: frozenset[int]
+    cap: Cap | None
+    total: int | None = None
+    """Free and releasing GPUs outside `exclude` (computed on first use)."""
+    cohort_short: bool = False
+    """Set when not even the whole cohort's borrowed jobs would make room."""
+
+    def free(self, node: int) -> int:
+        return 0 if node in self.exclude else self.base[node]
+
+
+@dataclass
 class Reclaimer:
     """Chooses victims for one GPU type's pool; remembers victims chosen earlier in the cycle."""
 
@@ -64,69 +81,93 @@ class Reclaimer:
     kept_by: defaultdict[tuple[ProjectId, GpuType], int]
     """GPUs per (project, type) that no longer count as borrowed: stopping or chosen victims."""
     now: Instant
-    chosen: set[str]
-    movable: list[int]
+    chosen: set[str] = field(default_factory=set)
+    movable: list[int] = field(default_factory=list)
     """Per node, GPUs of preemptible running jobs (computed on first use)."""
-    by_cohort: dict[CohortId, list[RunningJob]]
+    in_cohort: dict[CohortId, list[RunningJob]] = field(default_factory=dict)
+    """`ordered`, split by the cohort of each job's project (computed on first use)."""
+    of_project: dict[ProjectId, list[RunningJob]] = field(default_factory=dict)
+    """The same, split by project."""
+    by_cohort: dict[CohortId, list[RunningJob]] = field(default_factory=dict)
     """Preemptible borrowed jobs per cohort, valid until the next commit."""
-    failed: dict[tuple[ProjectId, int, bool, bool], int]
-    failed_in: dict[tuple[str, int, bool, bool], int]
-    """The same per (cohort, shape, capped), for a search with every borrowed job of the
-    cohort: no project of the cohort can do better."""
-    """Smallest gang per (project, shape, capped) that found no victims: reclaimable GPUs only
-    shrink during a cycle, so a larger gang of that shape fails too."""
+    failed: dict[tuple[ProjectId, int, bool, bool, frozenset[int]], int] = field(
+        default_factory=dict
+    )
+    """Smallest gang per (project, shape, capped, excluded nodes) that found no victims:
+    reclaimable GPUs only shrink during a cycle, so a larger gang of that shape fails too."""
+    failed_in: dict[tuple[str, int, bool, bool, frozenset[int]], int] = field(default_factory=dict)
+    """The same per cohort, for a search with every borrowed job of the cohort: no project
+    of the cohort can do better."""
 
     def plan(self, job: Job, exclude: frozenset[int], cap: Cap | None) -> Plan | None:
-        """Victims that let `job` fit on free GPUs outside `exclude` plus released GPUs (each
-        node capped by `cap` when given)."""
-        key = (job.project, job.gpus_per_node or 0, job.one_domain, cap is not None)
-        cohort = self.quota.cohort(job.project)
-        wide = (cohort or "", job.gpus_per_node or 0, job.one_domain, cap is not None)
+        """Victims that let `job` fit on GPUs outside `exclude`: free ones, ones being
+        released, and the victims' (each node limited by `cap` when given)."""
+        shape = (job.gpus_per_node or 0, job.one_domain, cap is not None, exclude)
+        key, wide = (job.project, *shape), (self.quota.cohort(job.project) or "", *shape)
         if job.gpus >= min(self.failed.get(key, 1 << 30), self.failed_in.get(wide, 1 << 30)):
             return None
-        base = [0 if i in exclude else u for i, u in enumerate(self.pool.now.usable)]
-        plan = self._search(job, base, cap)
+        ask = _Ask(job, self.pool.now.usable, exclude, cap)
+        plan = self._search(ask)
         if plan is None:
             self.failed[key] = job.gpus
+            if ask.cohort_short:
+                self.failed_in[wide] = min(job.gpus, self.failed_in.get(wide, 1 << 30))
         return plan
 
-    def _search(self, job: Job, base: list[int], cap: Cap | None) -> Plan | None:
-        parts = self._fit(job, base, (), cap)
+    def _search(self, ask: _Ask) -> Plan | None:
+        parts = self._fit(ask, ())
         if parts is not None:
-            claims = self._claims(parts, base)
-            return Plan((), parts, claims, claims)
-        if self._ceiling(base, cap) < job.gpus:
+            return self._plan(ask, (), parts)
+        if self._ceiling(ask) < ask.job.gpus:
+            ask.cohort_short = True
             return None  # even preempting every preemptible job would not make room
-        cohort = self.quota.cohort(job.project)
-        if cohort is None or self._fit(job, base, self._borrowed(cohort), cap) is None:
-            wide = (cohort or "", job.gpus_per_node or 0, job.one_domain, cap is not None)
-            self.failed_in[wide] = min(job.gpus, self.failed_in.get(wide, 1 << 30))
-            return None  # not even with every borrowed job of the cohort, the project's own too
-        eligible = self._eligible(job)
-        if not eligible or self._fit(job, base, eligible, cap) is None:
-            return None
-        lo, hi = 1, len(eligible)  # R4: the shortest prefix of the preemption order that fits
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if self._fit(job, base, eligible[:mid], cap) is None:
-                lo = mid + 1
-            else:
-                hi = mid
-        return self._minimal(job, base, eligible[:lo], cap)
+        eligible = self._eligible(ask.job)
+        lo = self._enough(ask, eligible)
+        if not eligible or self._fit(ask, eligible[:lo]) is None:
+            cohort = self.quota.cohort(ask.job.project)
+            if cohort is None or self._fit(ask, self._borrowed(cohort)) is None:
+                ask.cohort_short = True
+                return None  # not even with every borrowed job of the cohort, its own too
+            if not eligible or self._fit(ask, eligible) is None:
+                return None
+            hi = len(eligible)  # R4: the shortest prefix of the preemption order that fits
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if self._fit(ask, eligible[:mid]) is None:
+                    lo = mid + 1
+                else:
+                    hi = mid
+        keep = eligible[:lo]
+        for victim in reversed(eligible[:lo]):  # R5
+            trial = [v for v in keep if v is not victim]
+            if self._bound(ask, trial) >= ask.job.gpus and self._fit(ask, trial) is not None:
+                keep = trial
+        parts = self._fit(ask, keep)
+        assert parts is not None
+        return self._plan(ask, keep, parts)
 
-    def _ceiling(self, base: list[int], cap: Cap | None) -> int:
+    def _plan(self, ask: _Ask, victims: Sequence[RunningJob], parts: Parts) -> Plan:
+        claims = {i: min(self.releasing[i], max(0, n - ask.free(i))) for i, n in parts}
+        freed = dict(claims)
+        for victim in victims:
+            for node, indices in victim.allocation.parts:
+                i = self.pool.index[node]
+                freed[i] = freed.get(i, 0) + len(indices)
+        return Plan(tuple(victims), parts, claims, freed)
+
+    def _ceiling(self, ask: _Ask) -> int:
         """GPUs usable if every preemptible job stopped: a bound that needs no victim search."""
         if not self.movable:
-            self.movable = [0] * len(base)
+            self.movable = [0] * len(self.pool.nodes)
             for r in self.ordered:
                 if r.job.preemptible:
                     for node, indices in r.allocation.parts:
                         self.movable[self.pool.index[node]] += len(indices)
-        room = [b + r + m for b, r, m in zip(base, self.releasing, self.movable, strict=True)]
-        if cap is None:
-            return sum(room)
-        limit = [s + m for s, m in zip(cap.slack, self.movable, strict=True)]
-        return sum(min(u, c) for u, c in zip(room, limit, strict=True))
+        room = [b + r + m for b, r, m in zip(ask.base, self.releasing, self.movable, strict=True)]
+        if ask.cap is not None:
+            limit = [s + m for s, m in zip(ask.cap.slack, self.movable, strict=True)]
+            room = [min(u, c) for u, c in zip(room, limit, strict=True)]
+        return sum(room) - sum(room[i] for i in ask.exclude)
 
     def _borrowed(self, cohort: CohortId) -> list[RunningJob]:
         if cohort not in self.by_cohort:
@@ -139,16 +180,26 @@ class Reclaimer:
             return []
         return [r for r in self._borrowed(cohort) if r.job.project != job.project]  # R2
 
-    def _borrowed_in(self, cohort: CohortId) -> list[RunningJob]:
-        """The cohort's running jobs that may be preempted, in preemption order (R2-R4)."""
+    def _borrowed_in(
+        self, cohort: CohortId, only: set[ProjectId] | None = None
+    ) -> list[RunningJob]:
+        """The cohort's running jobs that may be preempted, in preemption order (R2-R4);
+        with `only`, just those of these projects."""
+        if not self.in_cohort:
+            for r in self.ordered:
+                home = self.quota.cohort(r.job.project)
+                if (
+                    home is not None
+                    and r.job.preemptible
+                    and self.now - r.start >= r.job.min_runtime
+                ):
+                    self.in_cohort.setdefault(home, []).append(r)  # R3
         taken: defaultdict[ProjectId, int] = defaultdict(int)
         out = []
-        for r in self.ordered:
+        for r in self.in_cohort.get(cohort, []):
             victim, project = r.job, r.job.project
-            if r.job.id in self.chosen or self.quota.cohort(project) != cohort:
+            if r.job.id in self.chosen or (only is not None and project not in only):
                 continue  # R2
-            if not victim.preemptible or self.now - r.start < victim.min_runtime:
-                continue  # R3
             key = (project, victim.gpu_type)
             in_use = self.quota.usage[key] - self.kept_by[key] - taken[project]
             if in_use > self.quota.quota(project, victim.gpu_type).nominal:  # R2 / Q4
@@ -156,31 +207,30 @@ class Reclaimer:
                 out.append(r)
         return out
 
-    def _minimal(
-        self, job: Job, base: list[int], victims: list[RunningJob], cap: Cap | None
-    ) -> Plan:
-        keep = list(victims)
-        for victim in reversed(victims):  # R5
-            trial = [v for v in keep if v is not victim]
-            if self._fit(job, base, trial, cap) is not None:
-                keep = trial
-        parts = self._fit(job, base, keep, cap)
-        assert parts is not None
-        claims = self._claims(parts, base)
-        freed = dict(claims)
-        for victim in keep:
-            for node, indices in victim.allocation.parts:
-                i = self.pool.index[node]
-                freed[i] = freed.get(i, 0) + len(indices)
-        return Plan(tuple(keep), parts, claims, freed)
+    def _bound(self, ask: _Ask, victims: Sequence[RunningJob]) -> int:
+        """GPUs a fit could use at most: free, releasing and the victims', ignoring topology."""
+        if ask.total is None:
+            here = sum(ask.base) + sum(self.releasing)
+            ask.total = here - sum(ask.base[i] + self.releasing[i] for i in ask.exclude)
+        return ask.total + sum(v.job.gpus for v in victims)
 
-    def _fit(
-        self, job: Job, base: list[int], victims: Sequence[RunningJob], cap: Cap | None
-    ) -> Parts | None:
-        usable = [b + r for b, r in zip(base, self.releasing, strict=True)]
+    def _enough(self, ask: _Ask, victims: Sequence[RunningJob]) -> int:
+        """The shortest prefix of `victims` whose bound reaches the gang (at least 1)."""
+        have = self._bound(ask, ())
+        for count, victim in enumerate(victims, 1):
+            have += victim.job.gpus
+            if have >= ask.job.gpus:
+                return count
+        return max(1, len(victims))
+
+    def _fit(self, ask: _Ask, victims: Sequence[RunningJob]) -> Parts | None:
+        if self._bound(ask, victims) < ask.job.gpus:
+            return None
+        usable = [b + r for b, r in zip(ask.base, self.releasing, strict=True)]
+        cap = ask.cap
         limit = list(cap.slack) if cap is not None else None
         for victim in victims:
-            late = limit is not None and cap is not None and victim.end_bound > cap.start
+            late = cap is not None and victim.end_bound > cap.start
             for node, indices in victim.allocation.parts:
                 i = self.pool.index[node]
                 usable[i] += len(indices)
@@ -188,20 +238,25 @@ class Reclaimer:
                     limit[i] += len(indices)
         if limit is not None:
             usable = [min(u, c) for u, c in zip(usable, limit, strict=True)]
-        if sum(usable) < job.gpus:
+        for i in ask.exclude:
+            usable[i] = 0
+        if sum(usable) < ask.job.gpus:
             return None
         dom = self.pool.topo.domain_sums(usable)
+        job = ask.job
         return place(self.pool.topo, usable, dom, job.gpus, job.gpus_per_node, job.one_domain)
-
-    def _claims(self, parts: Parts, base: list[int]) -> dict[int, int]:
-        return {i: min(self.releasing[i], max(0, n - base[i])) for i, n in parts}
 
     def commit(self, plan: Plan, on_victim: Callable[[RunningJob], None]) -> None:
         """Record the plan: claimed GPUs are spoken for, victims stop counting as borrowed."""
         for i, n in plan.claimed.items():
             self.releasing[i] -= n
-        self.by_cohort.clear()
         for victim in plan.victims:
             self.chosen.add(victim.job.id)
             self.kept_by[(victim.job.project, victim.job.gpu_type)] += victim.job.gpus
             on_victim(victim)
+        touched = {v.job.project for v in plan.victims}
+        for cohort, listed in self.by_cohort.items():  # only the victims' projects change
+            if any(r.job.project in touched for r in listed):
+                keep = {r.job.id for r in listed if r.job.project not in touched}
+                keep |= {r.job.id for r in self._borrowed_in(cohort, touched)}
+                self.by_cohort[cohort] = [r for r in self.in_cohort[cohort] if r.job.id in keep]

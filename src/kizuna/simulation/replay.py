@@ -10,8 +10,10 @@ The loop, as cited below:
  E4 apply its decisions: an admitted job starts now and ends at start + min(work left,
     walltime); a preempted job keeps its GPUs until now + grace, then stops.
 
-Jobs are requeued with their first submit time and `attained` service grown by the GPU time
-they held; the scheduler sees only walltimes, never true durations.
+A stopped job is requeued as Slurm requeues it: its submit time becomes the instant it
+stopped (so the job it made room for goes first in submit order) and its `attained` service
+grows by the GPU time it held. Metrics still count from the first submit (see metrics.py).
+The scheduler sees only walltimes, never true durations.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from dataclasses import dataclass, replace
 
 from kizuna.kernel.errors import InvalidRequest
 from kizuna.kernel.ids import JobId, ProjectId
-from kizuna.kernel.units import HOUR, MINUTE, Instant, Seconds
+from kizuna.kernel.units import HOUR, MINUTE, GpuSeconds, Instant, Seconds
 from kizuna.scheduling import Admission, CycleResult, Policy, Preemption, run_cycle
 from kizuna.scheduling.fair_share import charge
 from kizuna.scheduling.model import Job, Project, RunningJob, Snapshot, UsageRecord
@@ -196,7 +198,8 @@ class _Replay:
         self.runs[job.id].append(
             Run(running.start, now, running.allocation, Outcome.PREEMPTED, lost)
         )
-        self.pending[job.id] = replace(job, attained=job.attained + job.gpus * ran)
+        attained = job.attained + job.gpus * ran
+        self.pending[job.id] = replace(job, attained=GpuSeconds(attained), submit_time=now)
 
     # -- E3 and E4: the cycle and its decisions ---------------------------------------------
 
