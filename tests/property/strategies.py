@@ -13,6 +13,7 @@ and the helpers are plain functions of `draw` rather than nested strategies.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from itertools import product
@@ -380,14 +381,26 @@ def cases(draw: Draw, names: Sequence[str] = tuple(POLICIES), known_bugs: bool =
 
 
 def known_bug(case: Case) -> bool:
-    """Inputs that trip a core bug already reported, kept out of the properties it would
-    mask; `test_prop_outcomes`' validation property still draws them.
+    """Inputs that trip a core bug already reported, kept out of the properties they would
+    mask; `test_prop_outcomes`' validation property still draws them (and pins each bug with
+    an explicit example).
 
-    Fair-share divides by the largest pending gang's GPU count, so a queue whose largest
-    job asks for 0 GPUs raises ZeroDivisionError instead of refusing the job as INVALID.
+    1. Fair-share divides by the largest pending gang's GPU count, so a queue whose largest
+       job asks for 0 GPUs raises ZeroDivisionError instead of refusing the job as INVALID.
+    2. The cycle memoizes `validate_job` by (GPU type, GPUs, GPUs per node, one domain) only,
+       so of two jobs of that shape, one with a walltime <= 0 or a negative grace or minimum
+       runtime, the second considered inherits the first one's verdict.
     """
-    sizes = [j.gpus for j in case.snapshot.pending]
-    return case.policy.name == "fair-share" and bool(sizes) and max(sizes) == 0
+    pending = case.snapshot.pending
+    sizes = [j.gpus for j in pending]
+    if case.policy.name == "fair-share" and sizes and max(sizes) == 0:
+        return True
+    shapes = Counter((j.gpu_type, j.gpus, j.gpus_per_node, j.one_domain) for j in pending)
+    return any(
+        shapes[(j.gpu_type, j.gpus, j.gpus_per_node, j.one_domain)] > 1
+        and (j.walltime <= 0 or j.grace < 0 or j.min_runtime < 0)
+        for j in pending
+    )
 
 
 def with_policy(case: Case, **switches: bool) -> Case:
@@ -397,7 +410,7 @@ def with_policy(case: Case, **switches: bool) -> Case:
 
 # -- a reclaim scenario -------------------------------------------------------------------------
 
-OWNER, BORROWER, OTHER = "owner", "borrower", "other"
+OWNER, BORROWER, OTHER, HERO = "owner", "borrower", "other", "hero"
 HOLDERS = st.sampled_from(("free", BORROWER, OWNER, OTHER, BORROWER))
 """Who holds one GPU in a reclaim scenario."""
 OWNER_QUOTAS = _table((0, 1, 4), (None, 0, 4), (None, "c"))
@@ -414,11 +427,12 @@ class ReclaimCase:
 
 
 @st.composite
-def reclaim_cases(draw: Draw) -> ReclaimCase:
+def reclaim_cases(draw: Draw, reserved: bool = False) -> ReclaimCase:
     """Every GPU is free or held by the owner, by a project that is not borrowing, or by
     preemptible jobs (past their minimum runtime) of a borrower with nominal quota 0 in the
     owner's cohort; the owner's pending job fits its nominal quota and would fit the cluster
-    if the borrower held nothing."""
+    if the borrower held nothing. With `reserved`, a third project also holds a reservation
+    of some nodes (so the owner may not get everything back at once)."""
     nodes = [replace(n, state=NodeState.UP) for n in type_nodes(draw, "H100", MIXED)]
     holder = {n.id: [draw(HOLDERS) for _ in range(n.gpus)] for n in nodes}
     jobs = _holdings(draw, nodes, holder)
@@ -431,7 +445,8 @@ def reclaim_cases(draw: Draw) -> ReclaimCase:
         project(BORROWER, {"H100": (0, None)}, "c"),
         project(OTHER, {"H100": (used[OTHER], 0)}, other_cohort),
     )
-    snapshot = Snapshot(tuple(nodes), tuple(jobs), (wanted,), owners)
+    held = tuple(reservations(draw, nodes, [HERO], NOW)) if reserved else ()
+    snapshot = Snapshot(tuple(nodes), tuple(jobs), (wanted,), owners, held)
     backfill, _, budgets = draw(SWITCHES)
     name = draw(st.sampled_from(tuple(POLICIES)))
     policy = make_policy(name, backfill=backfill, quotas=True, budgets=budgets)

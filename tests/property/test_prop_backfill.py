@@ -21,7 +21,6 @@ from kizuna.kernel.units import Instant
 from kizuna.scheduling import (
     Allocation,
     CycleResult,
-    ReasonCode,
     ShadowReservation,
     Snapshot,
     make_policy,
@@ -55,14 +54,6 @@ def _fits_at_promise(case: Case, result: CycleResult, shadow: ShadowReservation)
     return fits(job, case.snapshot.nodes, free)
 
 
-def _known_reclaim_bug(case: Case, result: CycleResult, shadow: ShadowReservation) -> bool:
-    """Reclaim ignores reservations (reported; shown by test_prop_reclaim's
-    `test_victims_hold_gpus_the_reclaiming_job_may_use`): a reclaiming job's promise may
-    count on reserved nodes. Such promises are left to that test."""
-    code = result.reasons[shadow.job].code
-    return code is ReasonCode.RECLAIMING and bool(case.snapshot.reservations)
-
-
 @settings(max_examples=250, deadline=None)
 @given(cases())
 def test_the_promised_start_has_room_for_the_reserved_job(case: Case) -> None:
@@ -75,15 +66,12 @@ def test_the_promised_start_has_room_for_the_reserved_job(case: Case) -> None:
         assert job.gpu_type == shadow.gpu_type
         assert shadow.job not in result.admitted()
         assert shadow.start >= case.now
-        if not _known_reclaim_bug(case, result, shadow):
-            assert _fits_at_promise(case, result, shadow), (shadow, result.admissions)
+        assert _fits_at_promise(case, result, shadow), (shadow, result.admissions)
 
 
 def _check_promises_kept(case: Case) -> None:
     result = run_cycle(case.snapshot, case.policy, case.now)
     for shadow in result.shadows:
-        if _known_reclaim_bug(case, result, shadow):
-            continue
         below = result.order[result.order.index(shadow.job) :]
         started, reason = simulate(case, result, shadow.job, shadow.start, below)
         assert started is not None, f"{shadow.job} promised {shadow.start}, waits: {reason}"

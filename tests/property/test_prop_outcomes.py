@@ -5,11 +5,20 @@ from __future__ import annotations
 
 from random import Random
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
-from strategies import Case, cases
+from strategies import NOW, Case, cases
 
-from kizuna.scheduling import ClusterShape, CycleResult, ReasonCode, run_cycle, validate_job
+from kizuna.scheduling import (
+    ClusterShape,
+    CycleResult,
+    ReasonCode,
+    Snapshot,
+    make_policy,
+    run_cycle,
+    validate_job,
+)
+from kizuna.scheduling.testing import job, nodes, project, projects
 
 
 def _cycle(case: Case) -> CycleResult:
@@ -18,7 +27,7 @@ def _cycle(case: Case) -> CycleResult:
 
 @settings(max_examples=250, deadline=None)
 @given(cases())
-def test_every_pending_job_is_admitted_or_has_a_reason(case: Case) -> None:
+def test_every_waiting_is_admitted_or_has_a_reason(case: Case) -> None:
     """Admitted xor waiting with a reason; nothing is said about jobs that are not pending;
     preemptions name running jobs and are made for jobs that now wait for them."""
     result = _cycle(case)
@@ -36,21 +45,42 @@ def test_every_pending_job_is_admitted_or_has_a_reason(case: Case) -> None:
         assert result.reasons[p.for_job].code is ReasonCode.RECLAIMING
 
 
+def _zero_gpu_job_under_fair_share() -> Case:
+    """Fair-share alone with a job asking for 0 GPUs: expected INVALID, the cycle raises
+    ZeroDivisionError (the size factor divides by the largest pending gang)."""
+    snapshot = Snapshot(nodes(1), (), (job("z", gpus=0),), projects(project("p1")))
+    return Case(snapshot, make_policy("fair-share"), NOW)
+
+
+def _same_shape_valid_then_malformed(malformed_first: bool) -> Case:
+    """Two 8-GPU jobs, one with walltime 0: the cycle validates the first considered and
+    reuses its verdict for the second (the memo key leaves walltime out), so either the
+    malformed job is admitted or the valid one is refused as INVALID."""
+    good = job("good", submit=1.0 if malformed_first else 0.0)
+    bad = job("bad", walltime=0.0, submit=0.0 if malformed_first else 1.0)
+    owners = projects(project("p1", {"H100": (16, None)}))
+    snapshot = Snapshot(nodes(2), (), (good, bad), owners)
+    return Case(snapshot, make_policy("fifo"), NOW)
+
+
 @settings(max_examples=250, deadline=None)
+@example(case=_zero_gpu_job_under_fair_share())
+@example(case=_same_shape_valid_then_malformed(malformed_first=False))
+@example(case=_same_shape_valid_then_malformed(malformed_first=True))
 @given(cases(known_bugs=True))
 def test_jobs_validation_rejects_are_invalid_and_never_admitted(case: Case) -> None:
     """What can never run on this cluster (counting nodes that are down) is refused with
     INVALID at once, and INVALID is kept for exactly those jobs."""
     result = _cycle(case)
     cluster = ClusterShape.of(case.snapshot.nodes)
-    for job in case.snapshot.pending:
-        problems = validate_job(job, cluster)
-        reason = result.reasons.get(job.id)
+    for waiting in case.snapshot.pending:
+        problems = validate_job(waiting, cluster)
+        reason = result.reasons.get(waiting.id)
         if problems:
-            assert job.id not in result.admitted()
-            assert reason is not None and reason.code is ReasonCode.INVALID, (job, reason)
+            assert waiting.id not in result.admitted()
+            assert reason is not None and reason.code is ReasonCode.INVALID, (waiting, reason)
         else:
-            assert reason is None or reason.code is not ReasonCode.INVALID, (job, reason)
+            assert reason is None or reason.code is not ReasonCode.INVALID, (waiting, reason)
 
 
 @settings(max_examples=150, deadline=None)

@@ -6,16 +6,25 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
-from oracles import Ledger, end_of
-from strategies import Case, ReclaimCase, cases, reclaim_cases
+from oracles import Ledger, end_of, excluded
+from strategies import BORROWER, HERO, NOW, OWNER, Case, ReclaimCase, cases, reclaim_cases
 
-from kizuna.kernel.ids import GpuType, ProjectId
+from kizuna.kernel.ids import GpuType, NodeId, ProjectId, ReservationId
 from kizuna.kernel.units import Instant
-from kizuna.scheduling import CycleResult, ReasonCode, RunningJob, Snapshot, run_cycle
+from kizuna.scheduling import (
+    CycleResult,
+    ReasonCode,
+    Reservation,
+    RunningJob,
+    Snapshot,
+    make_policy,
+    run_cycle,
+)
+from kizuna.scheduling.testing import job, nodes, project, projects, running
 
-ANY_CASE = st.one_of(cases(), reclaim_cases().map(lambda rc: rc.case))
+ANY_CASE = st.one_of(cases(), reclaim_cases(reserved=True).map(lambda rc: rc.case))
 
 
 @settings(max_examples=250, deadline=None)
@@ -40,9 +49,8 @@ def test_preemption_only_returns_nominal_quota_to_its_owner(case: Case) -> None:
             active[(job.project, job.gpu_type)] += job.gpus
             continue
         quota = ledger.quota(job.project, job.gpu_type)
+        reason = result.reasons[job_id]
         for p in (p for p in result.preemptions if p.for_job == job_id):
-            used = ledger.usage[(job.project, job.gpu_type)]
-            assert used + job.gpus <= quota.nominal, f"{job_id} reclaims beyond nominal ({used})"
             victim = running[p.job]
             _check_victim(case, ledger, victim, job.project, job.gpu_type)
             key = (victim.job.project, victim.job.gpu_type)
@@ -50,6 +58,11 @@ def test_preemption_only_returns_nominal_quota_to_its_owner(case: Case) -> None:
             assert active[key] > nominal, f"{p.job}: {key[0]} not borrowing ({active[key]})"
             active[key] -= victim.job.gpus
             assert p.grace == victim.job.grace
+        if reason.code is ReasonCode.RECLAIMING:  # what it reclaims is its own from now on
+            used = ledger.usage[(job.project, job.gpu_type)]
+            assert used + job.gpus <= quota.nominal, f"{job_id} reclaims beyond nominal ({used})"
+            ledger.add(job, job.gpus)
+            active[(job.project, job.gpu_type)] += job.gpus
 
 
 def _active_usage(running: Iterable[RunningJob]) -> defaultdict[tuple[ProjectId, GpuType], int]:
@@ -108,3 +121,40 @@ def _after_victims_stopped(case: Case, result: CycleResult, victims: set[str]) -
         case.snapshot.projects,
     )
     return Case(snapshot, case.policy, later)
+
+
+def _borrower_on_reserved_node() -> Case:
+    """One 8-GPU node, reserved for project hero from 1 h ago to 1 h from now, runs a borrower's
+    8-GPU job; the owner (nominal 8, same cohort) asks for 8 GPUs for 30 min. The owner may
+    not use the node before the reservation ends, so preempting the borrower frees nothing
+    it can use; yet the cycle preempts it and promises the owner a start now."""
+    owners = projects(
+        project(OWNER, {"H100": (8, None)}, "c"),
+        project(BORROWER, {"H100": (0, None)}, "c"),
+        project(HERO, {"H100": (8, None)}),
+    )
+    node = NodeId("h100-0000")
+    hero = Reservation(
+        ReservationId("hero"), HERO, frozenset({node}), Instant(NOW - 3600), Instant(NOW + 3600)
+    )
+    borrowed = running(job("b1", 8, BORROWER, walltime=4 * 3600), NOW - 7200, {node: range(8)})
+    wanted = job("a1", 8, OWNER, walltime=1800)
+    snapshot = Snapshot(nodes(1), (borrowed,), (wanted,), owners, (hero,))
+    return Case(snapshot, make_policy("fifo"), NOW)
+
+
+@settings(max_examples=200, deadline=None)
+@example(case=_borrower_on_reserved_node())
+@given(ANY_CASE)
+def test_victims_hold_gpus_the_reclaiming_job_may_use(case: Case) -> None:
+    """A victim is preempted to free GPUs its reclaiming job will run on: each holds GPUs on
+    a node that job may use at the start it is promised (not reserved for another project
+    then). Preempting anything else stops a job for nothing."""
+    result = run_cycle(case.snapshot, case.policy, case.now)
+    running_jobs = {r.job.id: r for r in case.snapshot.running}
+    for p in result.preemptions:
+        owner = case.job(p.for_job)
+        start = result.reasons[p.for_job].earliest_start or case.now
+        barred = excluded(owner, case.snapshot.reservations, start)
+        usable = set(running_jobs[p.job].allocation.nodes) - barred
+        assert usable, f"{p.job} preempted for {owner.id}, but only holds nodes {barred} reserved"

@@ -16,6 +16,9 @@ from kizuna.kernel.units import Instant, gpu_hours
 from kizuna.scheduling.decisions import Reason, ReasonCode
 from kizuna.scheduling.model import Job, Project, RunningJob
 
+BudgetUsage = tuple[GpuType, dict[tuple[ProjectId, GpuType], float]]
+"""GPU-seconds committed of one type per project, as saved by `BudgetBook.saved`."""
+
 
 @dataclass
 class BudgetBook:
@@ -53,6 +56,15 @@ class BudgetBook:
             f" ({job.gpus} GPUs x walltime), {gpu_hours(max(left, 0.0)):,.1f} left"
             f" after {gpu_hours(held):,.1f} held by running jobs",
         )
+
+    def saved(self, gpu_type: GpuType) -> BudgetUsage:
+        """What is committed for one GPU type now, to be put back by `restore`."""
+        return gpu_type, {k: v for k, v in self.committed.items() if k[1] == gpu_type}
+
+    def restore(self, saved: BudgetUsage) -> None:
+        gpu_type, then = saved
+        for key in [k for k in self.committed if k[1] == gpu_type]:
+            self.committed[key] = then.get(key, 0.0)
 
     def commit(self, job: Job) -> None:
         self.committed[(job.project, job.gpu_type)] += job.gpus * job.walltime

@@ -8,7 +8,7 @@ of that shape is refused without a search (ADR 0008).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from kizuna.kernel.ids import NodeId
@@ -92,6 +92,26 @@ class View:
         return max(self.domain_usable, default=0) if one_domain else self.total
 
 
+@dataclass(frozen=True)
+class Layout:
+    """The nodes of one GPU type as placement sees them: order, topology, which take work."""
+
+    nodes: tuple[Node, ...]
+    index: Mapping[NodeId, int]
+    topo: Topology
+    schedulable: tuple[bool, ...]
+
+    @classmethod
+    def of(cls, nodes: Sequence[Node]) -> Layout:
+        nodes = tuple(nodes)
+        return cls(
+            nodes,
+            {n.id: i for i, n in enumerate(nodes)},
+            _topology(nodes),
+            tuple(n.state is NodeState.UP for n in nodes),
+        )
+
+
 class Pool:
     """All nodes of one GPU type: GPUs held per node, and the views a cycle places on.
 
@@ -100,15 +120,31 @@ class Pool:
     each node it offers only what the reserved job will not need (ADR 0006).
     """
 
-    def __init__(self, nodes: Sequence[Node]) -> None:
-        self.nodes = tuple(nodes)
-        self.index = {n.id: i for i, n in enumerate(self.nodes)}
-        self.topo = _topology(self.nodes)
-        self.schedulable = [n.state is NodeState.UP for n in self.nodes]
-        self.held: list[set[int]] = [set() for _ in self.nodes]
-        self.now = View(self.topo, [n.gpus if n.state is NodeState.UP else 0 for n in self.nodes])
+    def __init__(
+        self, layout: Layout, held: list[set[int]] | None = None, usable: list[int] | None = None
+    ) -> None:
+        self.layout = layout
+        self.nodes, self.index, self.topo = layout.nodes, layout.index, layout.topo
+        self.schedulable = layout.schedulable
+        self.held = held if held is not None else [set() for _ in self.nodes]
+        if usable is None:
+            usable = [
+                n.gpus if up else 0 for n, up in zip(self.nodes, self.schedulable, strict=True)
+            ]
+        self.now = View(self.topo, usable)
         self.late: View | None = None
         self.slack: list[int] = []
+
+    def fork(self) -> Pool:
+        """An independent copy of what is held, for one cycle to place on."""
+        return Pool(self.layout, [set(h) for h in self.held], list(self.now.usable))
+
+    def release(self, node: NodeId, indices: Iterable[int]) -> None:
+        """Forget GPUs a job held (it ended, or left the snapshot)."""
+        i = self.index[node]
+        self.held[i].difference_update(indices)
+        if self.schedulable[i]:
+            self.now.set(i, self.nodes[i].gpus - len(self.held[i]))
 
     def hold(self, node: NodeId, indices: Iterable[int]) -> None:
         """Record GPUs held by a running job (building the pool from a snapshot)."""

@@ -16,16 +16,16 @@ unchanged, and the same snapshot always gives the same result.
 
 from __future__ import annotations
 
-import heapq
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from enum import Enum
 
-from kizuna.kernel.ids import GpuType, JobId, ProjectId
+from kizuna.kernel.ids import GpuType, JobId
 from kizuna.kernel.units import Instant
 from kizuna.scheduling import reasons
 from kizuna.scheduling.backfill import Release, Shadow, find_shadow
-from kizuna.scheduling.budget import BudgetBook
+from kizuna.scheduling.budget import BudgetBook, BudgetUsage
 from kizuna.scheduling.capacity import Pool
 from kizuna.scheduling.decisions import (
     Admission,
@@ -35,10 +35,11 @@ from kizuna.scheduling.decisions import (
     ReasonCode,
     ShadowReservation,
 )
-from kizuna.scheduling.model import Job, NodeState, Reservation, RunningJob, Snapshot
+from kizuna.scheduling.model import Job, Reservation, RunningJob, Snapshot
+from kizuna.scheduling.occupancy import Occupancy, TypeOccupancy
 from kizuna.scheduling.policies.base import Policy
 from kizuna.scheduling.quota import Fit, QuotaBook, QuotaUsage
-from kizuna.scheduling.reclaim import Cap, Plan, Reclaimer, candidates
+from kizuna.scheduling.reclaim import Cap, Plan, Reclaimer
 from kizuna.scheduling.validation import ClusterShape, validate_job
 
 NOTHING: frozenset[int] = frozenset()
@@ -47,19 +48,16 @@ NOTHING: frozenset[int] = frozenset()
 def run_cycle(snapshot: Snapshot, policy: Policy, now: Instant) -> CycleResult:
     """Decide which pending jobs start where, which running jobs are preempted, and why the
     rest wait. Pure: the same arguments always give the same result."""
-    cycle = _Cycle.build(snapshot, policy, now)
-    order = policy.order(snapshot, now)  # step 1
-    types = cycle.types
-    for position, job in enumerate(order):
-        state = types.get(job.gpu_type)
-        if state is not None and state.closed is not None:
-            state.tail.append((position, job))
-        else:
-            cycle.position = position
-            cycle.consider(job)
-            if state is not None and state.closed is None:
-                state.close_if_full(policy.backfill, cycle.quota)
-    cycle.reclaim_in_tails()
+    return cycle_on(Occupancy.of(snapshot), policy.order(snapshot, now), policy, now)
+
+
+def cycle_on(occupancy: Occupancy, order: list[Job], policy: Policy, now: Instant) -> CycleResult:
+    """`run_cycle` on what is already derived from the snapshot: its occupancy, and its
+    pending jobs in the policy's order (step 1). `Scheduler` keeps both between cycles."""
+    cycle = _Cycle.build(occupancy, policy, now)
+    if policy.quotas:
+        order = _nominal_first(order, cycle.quota)
+    cycle.run(order)
     return CycleResult(
         admissions=tuple(cycle.admissions),
         preemptions=tuple(p for _, p in sorted(cycle.preemptions, key=lambda item: item[0])),
@@ -69,6 +67,15 @@ def run_cycle(snapshot: Snapshot, policy: Policy, now: Instant) -> CycleResult:
         ),
         order=tuple(j.id for j in order),
     )
+
+
+class Outcome(Enum):
+    """What considering one job came to."""
+
+    ADMITTED = "admitted"
+    RECLAIMING = "reclaiming"
+    WAITING = "waiting"
+    INVALID = "invalid"
 
 
 @dataclass
@@ -82,22 +89,39 @@ class _TypeState:
     stopping_until: list[Instant]
     """Per node, when GPUs of already-preempted jobs will have been released."""
     waiting: int = 0
-    """Jobs of this type considered so far and left pending."""
+    """Jobs of this type ahead in the queue so far and not started (invalid ones too)."""
+    never: dict[tuple[int, bool], int] = field(default_factory=dict)
+    """Smallest gang per shape that no release of running jobs would ever make room for."""
     stops: dict[JobId, Instant] = field(default_factory=dict)
     """When this cycle's victims will have stopped (earlier than their walltime)."""
     shadow: Shadow | None = None
     closed: int | None = None
-    """Set once nothing more of this type can start this cycle (ADR 0008): the count of
-    waiting jobs at that moment. Later jobs of the type go to `tail`."""
-    tail: list[tuple[int, Job]] = field(default_factory=list)
-    """Jobs after the type closed, with their positions in the queue."""
-    usage_at_close: QuotaUsage | None = None
+    """Set once the type is closed (ADR 0008): the count of waiting jobs at that moment."""
+    closed_above: int = 1 << 30
+    """Once closed, no job of this many GPUs or more can be placed for the rest of the cycle."""
+    tail: list[tuple[int, Job, int]] = field(default_factory=list)
+    """Jobs passed over since the type closed: queue position, job, jobs waiting ahead."""
+    events: list[tuple[int, Outcome, Job]] = field(default_factory=list)
+    """Jobs considered since the type closed, with their queue positions and outcomes."""
+    books_at_close: tuple[QuotaUsage, BudgetUsage] | None = None
 
-    def close_if_full(self, backfill: bool, quota: QuotaBook) -> None:
-        """A type closes once its line is held (strict order) or its GPUs are all taken."""
-        if self.shadow is not None and (not backfill or self.pool.now.free == 0):
-            self.closed = self.waiting
-            self.usage_at_close = quota.saved(self.pool.nodes[0].gpu_type)
+    def close(self, cycle: _Cycle) -> None:
+        """Close once the head holds the line: strict order, or no GPU of the type is free."""
+        if self.shadow is None or (cycle.policy.backfill and self.pool.now.free > 0):
+            return
+        t = self.pool.nodes[0].gpu_type
+        self.closed = self.waiting
+        self.books_at_close = (cycle.quota.saved(t), cycle.budget.saved(t))
+        self.narrow(cycle.policy.backfill)
+
+    def narrow(self, backfill: bool) -> None:
+        """Without backfill every later job waits; with it, a job of at least the smallest
+        size that failed to fit (or more than is free) cannot fit any more this cycle."""
+        if not backfill:
+            self.closed_above = 0
+            return
+        failed = self.pool.now.failed.get((0, False, NOTHING), 1 << 30)
+        self.closed_above = min(failed, self.pool.now.free + 1)
 
 
 class _Reasons(Mapping[JobId, Reason]):
@@ -142,88 +166,111 @@ class _Cycle:
     problems: dict[tuple[GpuType, int, int | None, bool], list[str]] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, snapshot: Snapshot, policy: Policy, now: Instant) -> _Cycle:
-        quota = QuotaBook.of(snapshot.projects, [r.job for r in snapshot.running])
+    def build(cls, occupancy: Occupancy, policy: Policy, now: Instant) -> _Cycle:
+        snapshot = occupancy.snapshot
+        quota = occupancy.quota.fork()
+        types = {
+            t: _state(held, snapshot.reservations, quota, now)
+            for t, held in occupancy.types.items()
+        }
         return cls(
             snapshot,
             policy,
             now,
-            _type_states(snapshot, quota, now),
+            types,
             quota,
             BudgetBook.of(snapshot.projects, snapshot.running, now),
-            ClusterShape.of(snapshot.nodes),
-            ClusterShape.of(n for n in snapshot.nodes if n.state is NodeState.UP),
+            occupancy.cluster,
+            occupancy.up,
         )
 
     @property
     def shadows(self) -> dict[GpuType, Shadow]:
         return {t: s.shadow for t, s in self.types.items() if s.shadow is not None}
 
-    # -- closed types: nothing more starts, only reclaim and reasons remain ----------------
+    # -- the queue, and closed types --------------------------------------------------------
 
-    def reclaim_in_tails(self) -> None:
-        """Step 3 for closed types: only a job within its nominal quota can still act, by
-        reclaiming. The other jobs of the tails decide nothing, so considering just these,
-        in queue order, makes the same decisions as considering every job."""
-        if not (self.policy.quotas and self.policy.backfill):
-            return
-        owed = []
-        for t, state in self.types.items():
-            headroom = self._headroom(t)  # only shrinks from here: a superset is taken
-            owed.append(
-                [(i, job) for i, job in state.tail if job.gpus <= headroom.get(job.project, 0)]
-            )
-        for position, job in heapq.merge(*owed, key=lambda item: item[0]):
+    def run(self, order: list[Job]) -> None:
+        """Steps 2-5 for every job in queue order. Once a type is closed, a job that can
+        neither fit nor reclaim is passed over: it decides nothing, and `explain_tails` gives
+        it later the very reason it would have got in its turn (ADR 0008)."""
+        types = self.types
+        for position, job in enumerate(order):
+            state = types.get(job.gpu_type)
+            if (
+                state is not None
+                and state.closed is not None
+                and job.gpus >= state.closed_above
+                and not self._owed(job)
+            ):
+                state.tail.append((position, job, state.waiting))
+                state.waiting += 1
+                continue
             self.position = position
-            self.consider(job)
+            outcome = self.consider(job)
+            if state is None:
+                continue
+            if state.closed is None:
+                state.close(self)
+            else:
+                state.events.append((position, outcome, job))
+                state.narrow(self.policy.backfill)
 
-    def _headroom(self, gpu_type: GpuType) -> dict[ProjectId, int]:
-        usage = self.quota.usage
-        return {
-            pid: q.nominal - usage[(pid, gpu_type)]
-            for pid, p in self.snapshot.projects.items()
-            if (q := p.quotas.get(gpu_type)) is not None and q.nominal > usage[(pid, gpu_type)]
-        }
+    def _owed(self, job: Job) -> bool:
+        """Could the job reclaim? Only within its nominal quota (R1), and not in strict order."""
+        return self.policy.quotas and self.policy.backfill and self.quota.within_nominal(job)
 
     def explain_tails(self) -> None:
-        """Step 5 for closed types' tails, in queue order, as if each had been considered in
-        its turn: nothing these jobs see changes after their type closed."""
+        """Step 5 for the passed-over jobs of closed types: the books of each type are set
+        back to when it closed and replayed in queue order, so each job is told what it
+        would have been told in its turn."""
         for _, state in sorted(self.types.items()):
-            if state.closed is None:
+            if state.closed is None or state.books_at_close is None:
                 continue
-            state.waiting = state.closed
-            assert state.usage_at_close is not None
-            self.quota.restore(state.usage_at_close)  # replayed below, job by job
-            for _, job in state.tail:
-                said = self.reasons.get(job.id)
-                if said is not None and said.code is ReasonCode.RECLAIMING:
-                    state.waiting += 1
-                    self.quota.add(job, job.gpus)
-                else:
-                    self.consider(job)
+            quota_then, budget_then = state.books_at_close
+            self.quota.restore(quota_then)
+            self.budget.restore(budget_then)
+            events = iter(state.events)
+            pending = next(events, None)
+            for position, job, ahead in state.tail:
+                while pending is not None and pending[0] < position:
+                    self._replay(pending[1], pending[2])
+                    pending = next(events, None)
+                state.waiting = ahead
+                self.consider(job)
+            while pending is not None:
+                self._replay(pending[1], pending[2])
+                pending = next(events, None)
+
+    def _replay(self, outcome: Outcome, job: Job) -> None:
+        """Book again what a job considered after its type closed took."""
+        if outcome is Outcome.ADMITTED:
+            self.quota.add(job, job.gpus)
+            self.budget.commit(job)
+        elif outcome is Outcome.RECLAIMING:
+            self.quota.add(job, job.gpus)
 
     # -- the steps for one job ------------------------------------------------------------
 
-    def consider(self, job: Job) -> None:
+    def consider(self, job: Job) -> Outcome:
         problems = self._problems(job)
         if problems:
-            self._wait(job, Reason(ReasonCode.INVALID, "; ".join(problems)))
-            return
+            self.reasons[job.id] = Reason(ReasonCode.INVALID, "; ".join(problems))
+            if job.gpu_type in self.types:
+                self.types[job.gpu_type].waiting += 1
+            return Outcome.INVALID
         state = self.types[job.gpu_type]
         fit = self.quota.check(job) if self.policy.quotas else Fit.NOMINAL  # step 2
         if isinstance(fit, Reason):
-            self._wait(job, fit)
-            return
+            return self._wait(job, fit)
         over_budget = self.budget.check(job) if self.policy.budgets else None
         if over_budget is not None:
-            self._wait(job, over_budget)
-            return
+            return self._wait(job, over_budget)
         shadow = state.shadow
         if shadow is not None and not self.policy.backfill:  # step 4, strict order
-            self._wait(
+            return self._wait(
                 job, reasons.priority(job, shadow.job, shadow.start, self.now, state.waiting)
             )
-            return
         late = shadow is not None and self.now + job.walltime > shadow.start
         exclude = self._excluded(job, state, self.now)
         parts = state.pool.view_for(late).find(job.gpus, job.gpus_per_node, job.one_domain, exclude)
@@ -236,15 +283,15 @@ class _Cycle:
             self.admissions.append(
                 Admission(job.id, allocation, fit is Fit.BORROWING, shadow is not None)
             )
-            return
+            return Outcome.ADMITTED
         if fit is Fit.NOMINAL and self.policy.quotas and self._reclaim(job, state, exclude):
-            return  # step 3
-        self._blocked(job, state, late, exclude)
+            return Outcome.RECLAIMING  # step 3
+        return self._blocked(job, state, late, exclude)
 
-    def _wait(self, job: Job, reason: Reason) -> None:  # step 5
+    def _wait(self, job: Job, reason: Reason) -> Outcome:  # step 5
         self.reasons[job.id] = reason
-        if reason.code is not ReasonCode.INVALID:
-            self.types[job.gpu_type].waiting += 1
+        self.types[job.gpu_type].waiting += 1
+        return Outcome.WAITING
 
     def _problems(self, job: Job) -> list[str]:
         key = (job.gpu_type, job.gpus, job.gpus_per_node, job.one_domain)
@@ -277,7 +324,8 @@ class _Cycle:
                         [(pool.index[n], -len(ix)) for n, ix in victim.allocation.parts]
                     )
             pool.shrink_slack(plan.parts)
-        self._wait(job, reasons.reclaiming(job, len(plan.victims), start, self.now))
+        self.reasons[job.id] = reasons.reclaiming(job, len(plan.victims), start, self.now)
+        state.waiting += 1
         return True
 
     def _preempt(self, victim: RunningJob, job: Job, state: _TypeState) -> None:
@@ -297,49 +345,51 @@ class _Cycle:
 
     # -- step 4: the promised start, and reasons for blocked jobs ---------------------------
 
-    def _blocked(self, job: Job, state: _TypeState, late: bool, exclude: frozenset[int]) -> None:
+    def _blocked(self, job: Job, state: _TypeState, late: bool, exclude: frozenset[int]) -> Outcome:
         if state.shadow is None:
-            self._promise(job, state)
-            return
+            return self._promise(job, state, exclude)
         shadow, pool = state.shadow, state.pool
         if late and pool.now.find(job.gpus, job.gpus_per_node, job.one_domain, exclude) is not None:
-            self._wait(job, reasons.backfill(job, shadow.job, shadow.start, self.now))
-        elif exclude and pool.view_for(late).find(
+            return self._wait(job, reasons.backfill(job, shadow.job, shadow.start, self.now))
+        if exclude and pool.view_for(late).find(
             job.gpus, job.gpus_per_node, job.one_domain, NOTHING
         ):
-            self._wait(job, reasons.reserved(job, None, self.now))
-        else:
-            free = pool.view_for(late).largest_hole(job.gpus_per_node, job.one_domain)
-            self._wait(job, reasons.resources(job, free, self.now, None, state.waiting))
+            return self._wait(job, reasons.reserved(job, None, self.now))
+        return self._wait(job, reasons.behind(job, state.waiting))
 
-    def _promise(self, job: Job, state: _TypeState) -> None:
+    def _promise(self, job: Job, state: _TypeState, exclude: frozenset[int]) -> Outcome:
+        """Step 4 for the highest blocked job of its type: find its earliest start."""
+        shadow = self._shadow(job, state, exclude)
         pool = state.pool
+        if exclude and pool.now.find(job.gpus, job.gpus_per_node, job.one_domain, NOTHING):
+            start = shadow.start if shadow is not None else None
+            outcome = self._wait(job, reasons.reserved(job, start, self.now))
+        elif shadow is None and (problems := validate_job(job, self.up)):
+            return self._wait(job, reasons.capacity(job, problems))
+        else:
+            free = pool.now.largest_hole(job.gpus_per_node, job.one_domain)
+            start = shadow.start if shadow is not None else None
+            outcome = self._wait(job, reasons.resources(job, free, self.now, start, state.waiting))
+        if shadow is not None:
+            state.shadow = shadow
+            pool.reserve_late(list(shadow.slack))
+        return outcome
+
+    def _shadow(self, job: Job, state: _TypeState, exclude: frozenset[int]) -> Shadow | None:
+        key = (job.gpus_per_node or 0, job.one_domain)
+        if not exclude and job.gpus >= state.never.get(key, 1 << 30):
+            return None  # a smaller gang of this shape never fits on the cluster as it is
         stops = state.stops
         releases: list[Release] = sorted(
             (min(at, stops[jid]) if jid in stops else at, i, n) for at, i, n, jid in state.releases
         )
         opens = sorted({r.end for r, _ in state.reservations if r.project != job.project})
         shadow = find_shadow(
-            pool, releases, job, self.now, lambda at: self._excluded(job, state, at), opens
+            state.pool, releases, job, self.now, lambda at: self._excluded(job, state, at), opens
         )
-        exclude = self._excluded(job, state, self.now)
-        if exclude and pool.now.find(job.gpus, job.gpus_per_node, job.one_domain, NOTHING):
-            start = shadow.start if shadow is not None else None
-            self._wait(job, reasons.reserved(job, start, self.now))
-        elif shadow is None:
-            problems = validate_job(job, self.up)
-            if problems:
-                self._wait(job, reasons.capacity(job, problems))
-                return
-            free = pool.now.largest_hole(job.gpus_per_node, job.one_domain)
-            self._wait(job, reasons.resources(job, free, self.now, None, state.waiting))
-            return
-        else:
-            free = pool.now.largest_hole(job.gpus_per_node, job.one_domain)
-            self._wait(job, reasons.resources(job, free, self.now, shadow.start, state.waiting))
-        if shadow is not None:
-            state.shadow = shadow
-            pool.reserve_late(list(shadow.slack))
+        if shadow is None and not exclude:
+            state.never[key] = min(job.gpus, state.never.get(key, 1 << 30))
+        return shadow
 
     def _excluded(self, job: Job, state: _TypeState, start: Instant) -> frozenset[int]:
         """Nodes reserved for other projects that `job`, started at `start`, may not use."""
@@ -353,6 +403,18 @@ class _Cycle:
         return frozenset(out)
 
 
+def _nominal_first(order: list[Job], quota: QuotaBook) -> list[Job]:
+    """Jobs that fit their project's nominal quota as the cycle starts go before jobs that
+    would borrow, each in the policy's order (Kueue's rule; ADR 0009, Q5). So GPUs reclaimed
+    for a project go to it, not back to the borrower."""
+    room = quota.headroom()
+    first = [j for j in order if j.gpus <= room.get((j.project, j.gpu_type), 0)]
+    if not first:
+        return order
+    taken = {id(j) for j in first}
+    return first + [j for j in order if id(j) not in taken]
+
+
 def _slack_after(pool: Pool, plan: Plan) -> list[int]:
     """GPUs per node free once the plan's victims have stopped, less what the plan takes."""
     slack = list(pool.now.usable)
@@ -363,42 +425,21 @@ def _slack_after(pool: Pool, plan: Plan) -> list[int]:
     return [max(0, s) for s in slack]
 
 
-def _type_states(snapshot: Snapshot, quota: QuotaBook, now: Instant) -> dict[GpuType, _TypeState]:
-    by_type: dict[GpuType, list[int]] = defaultdict(list)
-    for k, node in enumerate(snapshot.nodes):
-        by_type[node.gpu_type].append(k)
-    running: dict[GpuType, list[RunningJob]] = defaultdict(list)
-    for r in snapshot.running:
-        running[r.job.gpu_type].append(r)
-    states = {}
-    for t, ks in by_type.items():
-        pool = Pool([snapshot.nodes[k] for k in ks])
-        states[t] = _state(pool, running[t], snapshot, quota, now)
-    return states
-
-
 def _state(
-    pool: Pool, running: list[RunningJob], snapshot: Snapshot, quota: QuotaBook, now: Instant
+    held: TypeOccupancy, reservations: Iterable[Reservation], quota: QuotaBook, now: Instant
 ) -> _TypeState:
-    releases = []
-    releasing = [0] * len(pool.nodes)
-    stopping_until = [now] * len(pool.nodes)
-    kept: defaultdict[tuple[ProjectId, GpuType], int] = defaultdict(int)
-    for r in running:
-        for node, indices in r.allocation.parts:
-            i = pool.index[node]
-            pool.hold(node, indices)
-            releases.append((Instant(max(r.end_bound, now)), i, len(indices), r.job.id))
-            if r.stopping_at is not None and pool.schedulable[i]:
-                releasing[i] += len(indices)
-                stopping_until[i] = Instant(max(stopping_until[i], r.stopping_at))
-        if r.stopping_at is not None:
-            kept[(r.job.project, r.job.gpu_type)] += r.job.gpus
-    releases.sort()
-    movable = candidates([r for r in running if r.stopping_at is None])
-    reclaimer = Reclaimer(pool, quota, movable, releasing, kept, now)
-    reserved = _reservations(pool, snapshot.reservations, now)
-    return _TypeState(pool, releases, reclaimer, reserved, stopping_until)
+    """A cycle's own copy of what running jobs hold of one GPU type."""
+    pool = held.pool.fork()
+    releasing = list(held.releasing)
+    kept = defaultdict(int, held.kept)
+    reclaimer = Reclaimer(pool, quota, held.movable, releasing, kept, now)
+    return _TypeState(
+        pool,
+        list(held.releases),
+        reclaimer,
+        _reservations(pool, reservations, now),
+        held.stopping_until(now),
+    )
 
 
 def _reservations(

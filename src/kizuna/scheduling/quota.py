@@ -1,6 +1,6 @@
 """Quota arithmetic within a cycle: nominal, borrowing, cohorts (Kueue's model; ADR 0009).
 
-Rules, cited in code as Q1..Q4:
+Rules, cited in code as Q1..Q5:
 - Q1 A job whose project stays within its nominal quota is admitted on quota grounds alone.
 - Q2 Beyond nominal a job borrows: its project's usage may reach nominal + borrowing limit,
      and its cohort's usage may reach the sum of its members' nominal quotas.
@@ -8,6 +8,8 @@ Rules, cited in code as Q1..Q4:
      cannot use that type.
 - Q4 A project is "borrowing" while its usage exceeds its nominal quota; only such projects'
      jobs may be preempted to give another project its nominal quota back (reclaim).
+- Q5 Jobs that fit within their project's nominal quota when a cycle starts are considered
+     before jobs that would borrow (cycle.py), so reclaimed GPUs reach their owner.
 """
 
 from __future__ import annotations
@@ -62,6 +64,15 @@ class QuotaBook:
             book.add(job, job.gpus)
         return book
 
+    def fork(self) -> QuotaBook:
+        """A copy whose usage can change without changing this one."""
+        return QuotaBook(
+            self.projects,
+            defaultdict(int, self.usage),
+            defaultdict(int, self.cohort_usage),
+            self.cohort_nominal,
+        )
+
     def quota(self, project: ProjectId, gpu_type: GpuType) -> Quota:
         p = self.projects.get(project)
         return p.quotas.get(gpu_type, NO_QUOTA) if p is not None else NO_QUOTA
@@ -76,6 +87,20 @@ class QuotaBook:
         cohort = self.cohort(job.project)
         if cohort is not None:
             self.cohort_usage[(cohort, job.gpu_type)] += gpus
+
+    def headroom(self) -> dict[tuple[ProjectId, GpuType], int]:
+        """GPUs each project may still take within its nominal quota, per type (Q1)."""
+        out = {}
+        for pid, p in self.projects.items():
+            for t, q in p.quotas.items():
+                if q.nominal > self.usage[(pid, t)]:
+                    out[(pid, t)] = q.nominal - self.usage[(pid, t)]
+        return out
+
+    def within_nominal(self, job: Job) -> bool:
+        """Q1: would the job keep its project within its nominal quota?"""
+        quota = self.quota(job.project, job.gpu_type)
+        return self.usage[(job.project, job.gpu_type)] + job.gpus <= quota.nominal
 
     def saved(self, gpu_type: GpuType) -> QuotaUsage:
         """The usage of one GPU type now, to be put back by `restore`."""

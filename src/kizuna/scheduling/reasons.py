@@ -29,6 +29,15 @@ def resources(job: Job, free: int, now: Instant, start: Instant | None, ahead: i
     return Reason(ReasonCode.RESOURCES, text, start)
 
 
+def behind(job: Job, ahead: int) -> Reason:
+    """For a blocked job after the highest one: it waits its turn."""
+    return Reason(
+        ReasonCode.RESOURCES,
+        f"needs {request(job)}; behind {ahead} waiting {job.gpu_type}"
+        f" job{'s' * (ahead != 1)} of higher priority",
+    )
+
+
 def priority(job: Job, head: Job, start: Instant, now: Instant, ahead: int) -> Reason:
     return Reason(
         ReasonCode.PRIORITY,

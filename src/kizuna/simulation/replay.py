@@ -114,12 +114,11 @@ class _Replay:
         half_life: Seconds,
         on_cycle: CycleHook | None,
     ) -> None:
-        self.workload, self.policy = workload, policy
-        self.checkpoint_interval, self.half_life, self.on_cycle = (
-            checkpoint_interval,
-            half_life,
-            on_cycle,
-        )
+        self.workload = workload
+        self.policy = policy
+        self.checkpoint_interval = checkpoint_interval
+        self.half_life = half_life
+        self.on_cycle = on_cycle
         self.trace: dict[JobId, TraceJob] = _index(workload)
         self.queue: EventQueue[_Arrival | _Release] = EventQueue()
         for t in workload.jobs:

@@ -81,10 +81,15 @@ class Workload:
 
     def gpus(self) -> dict[GpuType, int]:
         """GPUs per type, in node order."""
-        out: dict[GpuType, int] = {}
-        for node in self.nodes:
-            out[node.gpu_type] = out.get(node.gpu_type, 0) + node.gpus
-        return out
+        return capacity(self.nodes)
+
+
+def capacity(nodes: Sequence[Node]) -> dict[GpuType, int]:
+    """GPUs per type, in the order the types first appear."""
+    out: dict[GpuType, int] = {}
+    for node in nodes:
+        out[node.gpu_type] = out.get(node.gpu_type, 0) + node.gpus
+    return out
 
 
 def generate(spec: WorkloadSpec, seed: int) -> Workload:
@@ -94,10 +99,10 @@ def generate(spec: WorkloadSpec, seed: int) -> Workload:
         raise InvalidRequest(problems)
     rng = random.Random(seed)
     nodes = _cluster(spec)
-    capacity = Workload(nodes, {}, (), {}).gpus()
+    gpus = capacity(nodes)
     awards = _awards(rng, spec)
-    projects = _projects(awards, capacity)
-    jobs = _jobs(rng, spec, capacity, sorted(projects))
+    projects = _projects(awards, gpus)
+    jobs = _jobs(rng, spec, gpus, sorted(projects))
     return Workload(nodes, projects, jobs, awards)
 
 
@@ -148,16 +153,16 @@ def _awards(rng: random.Random, spec: WorkloadSpec) -> dict[ProjectId, float]:
 
 
 def _projects(
-    awards: Mapping[ProjectId, float], capacity: Mapping[GpuType, int]
+    awards: Mapping[ProjectId, float], gpus: Mapping[GpuType, int]
 ) -> dict[ProjectId, Project]:
     """One cohort; nominal quota proportional to award size, unlimited borrowing, shares =
     award. Budgets stay unlimited so that every generated job can finish."""
-    nominal = {t: _split(gpus, awards) for t, gpus in capacity.items()}
+    nominal = {t: _split(count, awards) for t, count in gpus.items()}
     return {
         pid: Project(
             pid,
             COHORT,
-            {t: Quota(nominal[t][pid], None) for t in capacity},
+            {t: Quota(nominal[t][pid], None) for t in gpus},
             shares=award,
         )
         for pid, award in awards.items()
@@ -181,13 +186,13 @@ def _split(total: int, weights: Mapping[ProjectId, float]) -> dict[ProjectId, in
 def _jobs(
     rng: random.Random,
     spec: WorkloadSpec,
-    capacity: Mapping[GpuType, int],
+    gpus_of: Mapping[GpuType, int],
     projects: Sequence[ProjectId],
 ) -> tuple[TraceJob, ...]:
-    types = list(capacity)
-    weights = [capacity[t] for t in types]
+    types = list(gpus_of)
+    weights = [gpus_of[t] for t in types]
     rate = _arrival_rate(spec, sum(weights))
-    type_nodes = {t: capacity[t] // spec.gpus_per_node for t in types}
+    type_nodes = {t: gpus_of[t] // spec.gpus_per_node for t in types}
     now = 0.0
     out = []
     for n in range(spec.jobs):

@@ -1,0 +1,187 @@
+"""What running jobs hold, derived once and then kept up to date between cycles (ADR 0013).
+
+A cycle needs, per GPU type, the GPUs each node holds, when running jobs will give them back,
+which jobs may be preempted and in what order, and per project the GPUs in use. Deriving all
+that from thousands of running jobs costs more than the rest of a cycle after one job ends,
+so a `Scheduler` keeps one `Occupancy` and advances it by what changed between snapshots.
+Cycles only ever work on forks of it: a cycle never changes it.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections import defaultdict
+from collections.abc import Callable, Hashable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from kizuna.kernel.ids import GpuType, JobId, ProjectId
+from kizuna.kernel.units import Instant
+from kizuna.scheduling.capacity import Layout, Pool
+from kizuna.scheduling.model import Node, NodeState, RunningJob, Snapshot
+from kizuna.scheduling.quota import QuotaBook
+from kizuna.scheduling.validation import ClusterShape
+
+T = TypeVar("T")
+
+TimedRelease = tuple[Instant, int, int, JobId]
+"""(end bound, node index, GPUs, job): GPUs a running job gives back by then at the latest."""
+
+VictimKey = tuple[int, float, JobId]
+
+
+def victim_key(r: RunningJob) -> VictimKey:
+    """Reclaim's preemption order (rule R4): lowest priority, then most recently started."""
+    return (r.job.priority.value, -r.start, r.job.id)
+
+
+@dataclass
+class TypeOccupancy:
+    """What running jobs hold of one GPU type."""
+
+    pool: Pool
+    releases: list[TimedRelease] = field(default_factory=list)
+    """Sorted by instant."""
+    releasing: list[int] = field(default_factory=list)
+    """Per node, GPUs of jobs already told to stop (preempted, within their grace)."""
+    stopping: list[dict[JobId, Instant]] = field(default_factory=list)
+    """Per node, when each stopping job on it will be gone."""
+    movable: list[RunningJob] = field(default_factory=list)
+    """Running jobs not yet stopping, in preemption order."""
+    movable_keys: list[VictimKey] = field(default_factory=list)
+    kept: defaultdict[tuple[ProjectId, GpuType], int] = field(
+        default_factory=lambda: defaultdict(int)
+    )
+    """GPUs of stopping jobs per (project, type): no longer counted as borrowed."""
+
+    def __post_init__(self) -> None:
+        count = len(self.pool.nodes)
+        self.releasing = self.releasing or [0] * count
+        self.stopping = self.stopping or [{} for _ in range(count)]
+
+    def stopping_until(self, now: Instant) -> list[Instant]:
+        return [Instant(max([now, *d.values()])) for d in self.stopping]
+
+    def apply(self, gone: list[RunningJob], came: list[RunningJob]) -> None:
+        """Take out the jobs that ended and put in the new ones. Lists are replaced, never
+        edited in place, so a fork taken earlier stays as it was."""
+        pool = self.pool
+        releasing, stopping = list(self.releasing), list(self.stopping)
+        dropped: set[TimedRelease] = set()
+        added: list[TimedRelease] = []
+        for r, sign in [(r, -1) for r in gone] + [(r, 1) for r in came]:
+            for node, indices in r.allocation.parts:
+                i = pool.index[node]
+                entry = (r.end_bound, i, len(indices), r.job.id)
+                if sign > 0:
+                    pool.hold(node, indices)
+                    added.append(entry)
+                else:
+                    pool.release(node, indices)
+                    dropped.add(entry)
+                if r.stopping_at is not None:
+                    releasing[i] += sign * len(indices) if pool.schedulable[i] else 0
+                    stopping[i] = dict(stopping[i])
+                    if sign > 0:
+                        stopping[i][r.job.id] = r.stopping_at
+                    else:
+                        del stopping[i][r.job.id]
+            if r.stopping_at is not None:
+                self.kept[(r.job.project, r.job.gpu_type)] += sign * r.job.gpus
+        self.releasing, self.stopping = releasing, stopping
+        self.releases = _merged(self.releases, dropped, added, _itself, _itself)
+        movable = [r for r in came if r.stopping_at is None]
+        gone_ids = {r.job.id for r in gone if r.stopping_at is None}
+        pairs = _merged(
+            list(zip(self.movable_keys, self.movable, strict=True)),
+            gone_ids,
+            [(victim_key(r), r) for r in movable],
+            lambda pair: pair[0][2],
+            lambda pair: pair[0],
+        )
+        self.movable_keys = [k for k, _ in pairs]
+        self.movable = [r for _, r in pairs]
+
+
+def _merged(
+    items: list[T],
+    dropped: set[Any],
+    added: list[T],
+    handle: Callable[[T], Hashable],
+    order: Callable[[T], Any],
+) -> list[T]:
+    """`items` (sorted by `order`) less those whose handle is `dropped`, plus `added`."""
+    kept = [x for x in items if handle(x) not in dropped] if dropped else list(items)
+    if len(added) > 64:
+        return sorted(kept + added, key=order)
+    for x in added:
+        kept.insert(bisect_left(kept, order(x), key=order), x)
+    return kept
+
+
+def _itself(x: T) -> T:
+    return x
+
+
+@dataclass
+class Occupancy:
+    """What the running jobs of a snapshot hold, per GPU type and per project."""
+
+    snapshot: Snapshot
+    types: dict[GpuType, TypeOccupancy]
+    quota: QuotaBook
+    cluster: ClusterShape
+    up: ClusterShape
+    running: dict[int, RunningJob]
+    """The running jobs by object identity: an unchanged job is the very same object."""
+
+    @classmethod
+    def of(cls, snapshot: Snapshot) -> Occupancy:
+        by_type: defaultdict[GpuType, list[Node]] = defaultdict(list)
+        for node in snapshot.nodes:
+            by_type[node.gpu_type].append(node)
+        types = {t: TypeOccupancy(Pool(Layout.of(ns))) for t, ns in by_type.items()}
+        occupancy = cls(
+            snapshot,
+            types,
+            QuotaBook.of(snapshot.projects, ()),
+            ClusterShape.of(snapshot.nodes),
+            ClusterShape.of(n for n in snapshot.nodes if n.state is NodeState.UP),
+            {},
+        )
+        occupancy._apply((), snapshot.running)
+        return occupancy
+
+    def advance(self, snapshot: Snapshot) -> Occupancy:
+        """The occupancy of `snapshot`: updated by the running jobs that came and went, or
+        derived anew when the nodes or the projects changed."""
+        same_nodes = snapshot.nodes is self.snapshot.nodes or snapshot.nodes == self.snapshot.nodes
+        same_projects = (
+            snapshot.projects is self.snapshot.projects
+            or snapshot.projects == self.snapshot.projects
+        )
+        if not (same_nodes and same_projects):
+            return Occupancy.of(snapshot)
+        current = {id(r) for r in snapshot.running}
+        gone = [r for key, r in self.running.items() if key not in current]
+        came = [r for r in snapshot.running if id(r) not in self.running]
+        self._apply(gone, came)
+        self.snapshot = snapshot
+        return self
+
+    def _apply(self, gone: Iterable[RunningJob], came: Iterable[RunningJob]) -> None:
+        by_type: defaultdict[GpuType, tuple[list[RunningJob], list[RunningJob]]] = defaultdict(
+            lambda: ([], [])
+        )
+        for r in gone:
+            by_type[r.job.gpu_type][0].append(r)
+            self.quota.add(r.job, -r.job.gpus)
+            del self.running[id(r)]
+        for r in came:
+            if r.job.gpu_type not in self.types:
+                raise ValueError(f"running job {r.job.id} holds {r.job.gpu_type}, not on any node")
+            by_type[r.job.gpu_type][1].append(r)
+            self.quota.add(r.job, r.job.gpus)
+            self.running[id(r)] = r
+        for t, (out, into) in by_type.items():
+            self.types[t].apply(out, into)
