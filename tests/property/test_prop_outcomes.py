@@ -27,7 +27,7 @@ def _cycle(case: Case) -> CycleResult:
 
 @settings(max_examples=250, deadline=None)
 @given(cases())
-def test_every_waiting_is_admitted_or_has_a_reason(case: Case) -> None:
+def test_every_pending_job_is_admitted_or_has_a_reason(case: Case) -> None:
     """Admitted xor waiting with a reason; nothing is said about jobs that are not pending;
     preemptions name running jobs and are made for jobs that now wait for them."""
     result = _cycle(case)

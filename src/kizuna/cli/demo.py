@@ -50,12 +50,16 @@ class BusiestMoment:
 
     def __init__(self) -> None:
         self.at = Instant(0.0)
+        self.waiting = 0
         self.snapshot: Snapshot | None = None
         self.result: CycleResult | None = None
 
     def __call__(self, now: Instant, snapshot: Snapshot, result: CycleResult) -> None:
-        if self.result is None or len(result.reasons) > len(self.result.reasons):
-            self.at, self.snapshot, self.result = now, snapshot, result
+        # every pending job not admitted has a reason; counting this way leaves the
+        # cycle's lazily written reasons unwritten for all but the kept cycle
+        waiting = len(snapshot.pending) - len(result.admissions)
+        if waiting > self.waiting:
+            self.at, self.waiting, self.snapshot, self.result = now, waiting, snapshot, result
 
     def busiest(self, policy: str, limit: int = PENDING_ROWS) -> Busiest | None:
         if self.snapshot is None or self.result is None or not self.result.reasons:

@@ -22,6 +22,7 @@ from kizuna.scheduling.model import (
     Snapshot,
 )
 from kizuna.scheduling.policies import POLICIES, Policy, make_policy
+from kizuna.scheduling.scheduler import Scheduler
 from kizuna.scheduling.validation import ClusterShape, validate_job
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
     "ReasonCode",
     "Reservation",
     "RunningJob",
+    "Scheduler",
     "ShadowReservation",
     "Snapshot",
     "make_policy",

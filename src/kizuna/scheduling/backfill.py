@@ -90,6 +90,11 @@ def _cut_points(releases: Sequence[Release]) -> list[int]:
     return [k for k in range(1, last + 1) if k == last or releases[k][0] != releases[k - 1][0]]
 
 
+def free_at(pool: Pool, releases: Sequence[Release], at: Instant) -> list[int]:
+    """GPUs per node free at `at` if running jobs end at their bounds (`releases` sorted)."""
+    return _usable_at(pool, releases, bisect_right(releases, (at, 1 << 62, 0)))
+
+
 def _usable_at(pool: Pool, releases: Sequence[Release], count: int) -> list[int]:
     usable = list(pool.now.usable)
     for _, i, n in releases[:count]:

@@ -17,14 +17,14 @@ unchanged, and the same snapshot always gives the same result.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Container, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 
 from kizuna.kernel.ids import GpuType, JobId
 from kizuna.kernel.units import Instant
 from kizuna.scheduling import reasons
-from kizuna.scheduling.backfill import Release, Shadow, find_shadow
+from kizuna.scheduling.backfill import Release, Shadow, find_shadow, free_at
 from kizuna.scheduling.budget import BudgetBook, BudgetUsage
 from kizuna.scheduling.capacity import Pool
 from kizuna.scheduling.decisions import (
@@ -39,22 +39,31 @@ from kizuna.scheduling.model import Job, Reservation, RunningJob, Snapshot
 from kizuna.scheduling.occupancy import Occupancy, TypeOccupancy
 from kizuna.scheduling.policies.base import Policy
 from kizuna.scheduling.quota import Fit, QuotaBook, QuotaUsage
-from kizuna.scheduling.reclaim import Cap, Plan, Reclaimer
+from kizuna.scheduling.reclaim import Cap, Reclaimer
 from kizuna.scheduling.validation import ClusterShape, validate_job
 
 NOTHING: frozenset[int] = frozenset()
+_NO_LIMIT = float("inf")
 
 
 def run_cycle(snapshot: Snapshot, policy: Policy, now: Instant) -> CycleResult:
     """Decide which pending jobs start where, which running jobs are preempted, and why the
     rest wait. Pure: the same arguments always give the same result."""
-    return cycle_on(Occupancy.of(snapshot), policy.order(snapshot, now), policy, now)
+    pending = {j.id for j in snapshot.pending}
+    return cycle_on(Occupancy.of(snapshot), policy.order(snapshot, now), pending, policy, now)
 
 
-def cycle_on(occupancy: Occupancy, order: list[Job], policy: Policy, now: Instant) -> CycleResult:
+def cycle_on(
+    occupancy: Occupancy,
+    order: list[Job],
+    pending: Container[JobId],
+    policy: Policy,
+    now: Instant,
+) -> CycleResult:
     """`run_cycle` on what is already derived from the snapshot: its occupancy, and its
-    pending jobs in the policy's order (step 1). `Scheduler` keeps both between cycles."""
-    cycle = _Cycle.build(occupancy, policy, now)
+    pending jobs in the policy's order (step 1) and by id. `Scheduler` keeps them between
+    cycles."""
+    cycle = _Cycle.build(occupancy, pending, policy, now)
     if policy.quotas:
         order = _nominal_first(order, cycle.quota)
     cycle.run(order)
@@ -88,6 +97,8 @@ class _TypeState:
     reservations: list[tuple[Reservation, frozenset[int]]]
     stopping_until: list[Instant]
     """Per node, when GPUs of already-preempted jobs will have been released."""
+    owner_of: dict[JobId, JobId]
+    """Stopping jobs whose GPUs are kept for the waiting job they were preempted for."""
     waiting: int = 0
     """Jobs of this type ahead in the queue so far and not started (invalid ones too)."""
     never: dict[tuple[int, bool], int] = field(default_factory=dict)
@@ -100,18 +111,16 @@ class _TypeState:
     closed_above: int = 1 << 30
     """Once closed, no job of this many GPUs or more can be placed for the rest of the cycle."""
     tail: list[tuple[int, Job, int]] = field(default_factory=list)
-    """Jobs passed over since the type closed: queue position, job, jobs waiting ahead."""
+    """Jobs passed over: queue position, job, jobs of the type waiting ahead of it."""
     events: list[tuple[int, Outcome, Job]] = field(default_factory=list)
-    """Jobs considered since the type closed, with their queue positions and outcomes."""
-    books_at_close: tuple[QuotaUsage, BudgetUsage] | None = None
+    """Jobs admitted or reclaiming, with their queue positions: what `explain_tails` replays."""
+    books_at_start: tuple[QuotaUsage, BudgetUsage] | None = None
 
     def close(self, cycle: _Cycle) -> None:
         """Close once the head holds the line: strict order, or no GPU of the type is free."""
         if self.shadow is None or (cycle.policy.backfill and self.pool.now.free > 0):
             return
-        t = self.pool.nodes[0].gpu_type
         self.closed = self.waiting
-        self.books_at_close = (cycle.quota.saved(t), cycle.budget.saved(t))
         self.narrow(cycle.policy.backfill)
 
     def narrow(self, backfill: bool) -> None:
@@ -166,23 +175,19 @@ class _Cycle:
     problems: dict[tuple[GpuType, int, int | None, bool], list[str]] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, occupancy: Occupancy, policy: Policy, now: Instant) -> _Cycle:
+    def build(
+        cls, occupancy: Occupancy, pending: Container[JobId], policy: Policy, now: Instant
+    ) -> _Cycle:
         snapshot = occupancy.snapshot
         quota = occupancy.quota.fork()
         types = {
-            t: _state(held, snapshot.reservations, quota, now)
+            t: _state(held, snapshot.reservations, quota, pending, now)
             for t, held in occupancy.types.items()
         }
-        return cls(
-            snapshot,
-            policy,
-            now,
-            types,
-            quota,
-            BudgetBook.of(snapshot.projects, snapshot.running, now),
-            occupancy.cluster,
-            occupancy.up,
-        )
+        budget = BudgetBook.of(snapshot.projects, snapshot.running, now)
+        for t, state in types.items():
+            state.books_at_start = (quota.saved(t), budget.saved(t))
+        return cls(snapshot, policy, now, types, quota, budget, occupancy.cluster, occupancy.up)
 
     @property
     def shadows(self) -> dict[GpuType, Shadow]:
@@ -191,29 +196,38 @@ class _Cycle:
     # -- the queue, and closed types --------------------------------------------------------
 
     def run(self, order: list[Job]) -> None:
-        """Steps 2-5 for every job in queue order. Once a type is closed, a job that can
-        neither fit nor reclaim is passed over: it decides nothing, and `explain_tails` gives
-        it later the very reason it would have got in its turn (ADR 0008)."""
+        """Steps 2-5 for every job in queue order. A job that provably decides nothing in its
+        turn (its quota or budget already refuses it, or its type is closed and it cannot
+        reclaim) is passed over; `explain_tails` later gives it the very reason it would have
+        got in its turn (ADR 0008)."""
         types = self.types
+        allow = self.quota.allowance(types) if self.policy.quotas else None
+        left = self.budget.allowance(types) if self.policy.budgets else None
         for position, job in enumerate(order):
             state = types.get(job.gpu_type)
+            if state is None:
+                self.consider(job)
+                continue
+            key = (job.project, job.gpu_type)
             if (
-                state is not None
-                and state.closed is not None
-                and job.gpus >= state.closed_above
-                and not self._owed(job)
+                (allow is not None and job.gpus > allow.get(key, 0))
+                or (left is not None and job.gpus * job.walltime > left.get(key, _NO_LIMIT))
+                or (
+                    state.closed is not None
+                    and job.gpus >= state.closed_above
+                    and not self._owed(job)
+                )
             ):
                 state.tail.append((position, job, state.waiting))
                 state.waiting += 1
                 continue
             self.position = position
             outcome = self.consider(job)
-            if state is None:
-                continue
+            if outcome is Outcome.ADMITTED or outcome is Outcome.RECLAIMING:
+                state.events.append((position, outcome, job))
             if state.closed is None:
                 state.close(self)
             else:
-                state.events.append((position, outcome, job))
                 state.narrow(self.policy.backfill)
 
     def _owed(self, job: Job) -> bool:
@@ -221,13 +235,14 @@ class _Cycle:
         return self.policy.quotas and self.policy.backfill and self.quota.within_nominal(job)
 
     def explain_tails(self) -> None:
-        """Step 5 for the passed-over jobs of closed types: the books of each type are set
-        back to when it closed and replayed in queue order, so each job is told what it
-        would have been told in its turn."""
+        """Step 5 for the passed-over jobs: the books of each type are set back to the start
+        of the cycle and what was admitted or reclaimed is booked again in queue order, so
+        each job is told what it would have been told in its turn."""
         for _, state in sorted(self.types.items()):
-            if state.closed is None or state.books_at_close is None:
+            if not state.tail:
                 continue
-            quota_then, budget_then = state.books_at_close
+            assert state.books_at_start is not None
+            quota_then, budget_then = state.books_at_start
             self.quota.restore(quota_then)
             self.budget.restore(budget_then)
             events = iter(state.events)
@@ -243,7 +258,7 @@ class _Cycle:
                 pending = next(events, None)
 
     def _replay(self, outcome: Outcome, job: Job) -> None:
-        """Book again what a job considered after its type closed took."""
+        """Book again what a job took in its turn."""
         if outcome is Outcome.ADMITTED:
             self.quota.add(job, job.gpus)
             self.budget.commit(job)
@@ -309,15 +324,18 @@ class _Cycle:
         if plan is None:
             return False
         stops = [self.now + v.job.grace for v in plan.victims]
-        stops += [state.stopping_until[i] for i, n in plan.claimed.items() if n > 0]
+        stops += [state.stopping_until[i] for i, n in plan.freed.items() if n > 0]
         start = Instant(max([self.now, *stops]))
         state.reclaimer.commit(plan, lambda victim: self._preempt(victim, job, state))
         self.quota.add(job, job.gpus)  # Q1: what it reclaims counts as its own from now on
         if state.shadow is None:  # step 4: the reclaiming job holds the line for its type
-            slack = _slack_after(pool, plan)
+            slack = free_at(pool, self._releases(state, job), start)
+            for i, n in plan.parts:
+                slack[i] = max(0, slack[i] - n)
             state.shadow = Shadow(job, start, plan.parts, slack)
             pool.reserve_late(list(slack))
         else:
+            pool.shrink_slack([(i, -n) for i, n in plan.own.items()])  # R6: not in the promise
             for victim in plan.victims:  # GPUs the promise did not count on (see reclaim.Cap)
                 if victim.end_bound > state.shadow.start:
                     pool.shrink_slack(
@@ -379,10 +397,7 @@ class _Cycle:
         key = (job.gpus_per_node or 0, job.one_domain)
         if not exclude and job.gpus >= state.never.get(key, 1 << 30):
             return None  # a smaller gang of this shape never fits on the cluster as it is
-        stops = state.stops
-        releases: list[Release] = sorted(
-            (min(at, stops[jid]) if jid in stops else at, i, n) for at, i, n, jid in state.releases
-        )
+        releases = self._releases(state, job)
         opens = sorted({r.end for r, _ in state.reservations if r.project != job.project})
         shadow = find_shadow(
             state.pool, releases, job, self.now, lambda at: self._excluded(job, state, at), opens
@@ -390,6 +405,16 @@ class _Cycle:
         if shadow is None and not exclude:
             state.never[key] = min(job.gpus, state.never.get(key, 1 << 30))
         return shadow
+
+    def _releases(self, state: _TypeState, job: Job) -> list[Release]:
+        """When running jobs give their GPUs back to `job` at the latest: this cycle's victims
+        early; GPUs kept for another waiting job never (R6)."""
+        stops, owner_of = state.stops, state.owner_of
+        return sorted(
+            (min(at, stops[jid]) if jid in stops else at, i, n)
+            for at, i, n, jid in state.releases
+            if owner_of.get(jid, job.id) == job.id
+        )
 
     def _excluded(self, job: Job, state: _TypeState, start: Instant) -> frozenset[int]:
         """Nodes reserved for other projects that `job`, started at `start`, may not use."""
@@ -415,30 +440,42 @@ def _nominal_first(order: list[Job], quota: QuotaBook) -> list[Job]:
     return first + [j for j in order if id(j) not in taken]
 
 
-def _slack_after(pool: Pool, plan: Plan) -> list[int]:
-    """GPUs per node free once the plan's victims have stopped, less what the plan takes."""
-    slack = list(pool.now.usable)
-    for i, n in plan.freed.items():
-        slack[i] += n
-    for i, n in plan.parts:
-        slack[i] -= n
-    return [max(0, s) for s in slack]
-
-
 def _state(
-    held: TypeOccupancy, reservations: Iterable[Reservation], quota: QuotaBook, now: Instant
+    held: TypeOccupancy,
+    reservations: Iterable[Reservation],
+    quota: QuotaBook,
+    pending: Container[JobId],
+    now: Instant,
 ) -> _TypeState:
-    """A cycle's own copy of what running jobs hold of one GPU type."""
+    """A cycle's own copy of what running jobs hold of one GPU type. GPUs of stopping jobs
+    preempted for a job still waiting are kept for that job (reclaim rule R6)."""
     pool = held.pool.fork()
-    releasing = list(held.releasing)
+    releasing = [0] * len(pool.nodes)
+    until = [now] * len(pool.nodes)
+    earmarked: dict[JobId, dict[int, int]] = {}
+    owner_of: dict[JobId, JobId] = {}
+    for r in held.stoppers.values():
+        owner = r.stopping_for if r.stopping_for in pending else None
+        if owner is not None:
+            owner_of[r.job.id] = owner
+        for node, indices in r.allocation.parts:
+            i = pool.index[node]
+            if pool.schedulable[i]:
+                if owner is None:
+                    releasing[i] += len(indices)
+                else:
+                    mine = earmarked.setdefault(owner, {})
+                    mine[i] = mine.get(i, 0) + len(indices)
+            until[i] = Instant(max(until[i], r.end_bound))
     kept = defaultdict(int, held.kept)
-    reclaimer = Reclaimer(pool, quota, held.movable, releasing, kept, now)
+    reclaimer = Reclaimer(pool, quota, held.movable, releasing, kept, now, earmarked)
     return _TypeState(
         pool,
         list(held.releases),
         reclaimer,
         _reservations(pool, reservations, now),
-        held.stopping_until(now),
+        until,
+        owner_of,
     )
 
 

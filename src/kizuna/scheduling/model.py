@@ -111,6 +111,8 @@ class RunningJob:
     allocation: Allocation
     stopping_at: Instant | None = None
     """Set once a preemption was ordered: when the job will have released its GPUs."""
+    stopping_for: JobId | None = None
+    """The job it was preempted for: while that job waits, these GPUs are kept for it."""
 
     @property
     def end_bound(self) -> Instant:

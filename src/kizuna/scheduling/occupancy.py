@@ -42,10 +42,8 @@ class TypeOccupancy:
     pool: Pool
     releases: list[TimedRelease] = field(default_factory=list)
     """Sorted by instant."""
-    releasing: list[int] = field(default_factory=list)
-    """Per node, GPUs of jobs already told to stop (preempted, within their grace)."""
-    stopping: list[dict[JobId, Instant]] = field(default_factory=list)
-    """Per node, when each stopping job on it will be gone."""
+    stoppers: dict[JobId, RunningJob] = field(default_factory=dict)
+    """Jobs already told to stop (preempted, within their grace period)."""
     movable: list[RunningJob] = field(default_factory=list)
     """Running jobs not yet stopping, in preemption order."""
     movable_keys: list[VictimKey] = field(default_factory=list)
@@ -54,19 +52,11 @@ class TypeOccupancy:
     )
     """GPUs of stopping jobs per (project, type): no longer counted as borrowed."""
 
-    def __post_init__(self) -> None:
-        count = len(self.pool.nodes)
-        self.releasing = self.releasing or [0] * count
-        self.stopping = self.stopping or [{} for _ in range(count)]
-
-    def stopping_until(self, now: Instant) -> list[Instant]:
-        return [Instant(max([now, *d.values()])) for d in self.stopping]
-
     def apply(self, gone: list[RunningJob], came: list[RunningJob]) -> None:
         """Take out the jobs that ended and put in the new ones. Lists are replaced, never
         edited in place, so a fork taken earlier stays as it was."""
         pool = self.pool
-        releasing, stopping = list(self.releasing), list(self.stopping)
+        stoppers = dict(self.stoppers)
         dropped: set[TimedRelease] = set()
         added: list[TimedRelease] = []
         for r, sign in [(r, -1) for r in gone] + [(r, 1) for r in came]:
@@ -79,16 +69,13 @@ class TypeOccupancy:
                 else:
                     pool.release(node, indices)
                     dropped.add(entry)
-                if r.stopping_at is not None:
-                    releasing[i] += sign * len(indices) if pool.schedulable[i] else 0
-                    stopping[i] = dict(stopping[i])
-                    if sign > 0:
-                        stopping[i][r.job.id] = r.stopping_at
-                    else:
-                        del stopping[i][r.job.id]
             if r.stopping_at is not None:
                 self.kept[(r.job.project, r.job.gpu_type)] += sign * r.job.gpus
-        self.releasing, self.stopping = releasing, stopping
+                if sign > 0:
+                    stoppers[r.job.id] = r
+                else:
+                    del stoppers[r.job.id]
+        self.stoppers = stoppers
         self.releases = _merged(self.releases, dropped, added, _itself, _itself)
         movable = [r for r in came if r.stopping_at is None]
         gone_ids = {r.job.id for r in gone if r.stopping_at is None}

@@ -88,6 +88,25 @@ class QuotaBook:
         if cohort is not None:
             self.cohort_usage[(cohort, job.gpu_type)] += gpus
 
+    def allowance(self, types: Iterable[GpuType]) -> dict[tuple[ProjectId, GpuType], int]:
+        """The largest gang each project's quota admits now, per type (Q1-Q3); absent means
+        none. Usage only grows during a cycle, so a gang refused now stays refused."""
+        out = {}
+        for pid, p in self.projects.items():
+            for t in types:
+                q = p.quotas.get(t, NO_QUOTA)
+                used = self.usage[(pid, t)]
+                best = q.nominal - used
+                if p.cohort is not None and q.borrowing_limit != 0:
+                    cap = q.nominal + q.borrowing_limit - used if q.borrowing_limit else 1 << 30
+                    lend = (
+                        self.cohort_nominal.get((p.cohort, t), 0) - self.cohort_usage[(p.cohort, t)]
+                    )
+                    best = max(best, min(cap, lend))
+                if best > 0:
+                    out[(pid, t)] = best
+        return out
+
     def headroom(self) -> dict[tuple[ProjectId, GpuType], int]:
         """GPUs each project may still take within its nominal quota, per type (Q1)."""
         out = {}

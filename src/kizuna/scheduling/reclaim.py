@@ -9,6 +9,8 @@ Rules, cited in code as R1..R5:
      chosen lowest priority first, then most recently started, until the gang fits.
 - R5 The chosen set is then made minimal: each victim is dropped again if the gang still fits
      without it (Kueue's minimal-preemption pass).
+- R6 GPUs of jobs preempted for a job that still waits are kept for that job: no one else
+     claims them, and they count for it before any GPU released for no one in particular.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from kizuna.kernel.ids import CohortId, GpuType, ProjectId
+from kizuna.kernel.ids import CohortId, GpuType, JobId, ProjectId
 from kizuna.kernel.units import Instant
 from kizuna.scheduling.capacity import Pool
 from kizuna.scheduling.model import Job, RunningJob
@@ -45,6 +47,8 @@ class Plan:
     """Per node, GPUs of already-stopping jobs this plan counts on."""
     freed: dict[int, int]
     """Per node, GPUs free once the plan's victims and claimed jobs have stopped."""
+    own: dict[int, int]
+    """Per node, GPUs released for this job alone that the plan uses (R6)."""
 
 
 def candidates(running: Sequence[RunningJob]) -> list[RunningJob]:
@@ -60,6 +64,8 @@ class _Ask:
     base: list[int]
     exclude: frozenset[int]
     cap: Cap | None
+    own: dict[int, int]
+    """GPUs per node released for this job alone (R6)."""
     total: int | None = None
     """Free and releasing GPUs outside `exclude` (computed on first use)."""
     cohort_short: bool = False
@@ -81,6 +87,8 @@ class Reclaimer:
     kept_by: defaultdict[tuple[ProjectId, GpuType], int]
     """GPUs per (project, type) that no longer count as borrowed: stopping or chosen victims."""
     now: Instant
+    earmarked: dict[JobId, dict[int, int]] = field(default_factory=dict)
+    """Per waiting job, GPUs per node of the jobs preempted for it (R6)."""
     chosen: set[str] = field(default_factory=set)
     movable: list[int] = field(default_factory=list)
     """Per node, GPUs of preemptible running jobs (computed on first use)."""
@@ -106,7 +114,7 @@ class Reclaimer:
         key, wide = (job.project, *shape), (self.quota.cohort(job.project) or "", *shape)
         if job.gpus >= min(self.failed.get(key, 1 << 30), self.failed_in.get(wide, 1 << 30)):
             return None
-        ask = _Ask(job, self.pool.now.usable, exclude, cap)
+        ask = _Ask(job, self.pool.now.usable, exclude, cap, self.earmarked.get(job.id, {}))
         plan = self._search(ask)
         if plan is None:
             self.failed[key] = job.gpus
@@ -147,13 +155,17 @@ class Reclaimer:
         return self._plan(ask, keep, parts)
 
     def _plan(self, ask: _Ask, victims: Sequence[RunningJob], parts: Parts) -> Plan:
-        claims = {i: min(self.releasing[i], max(0, n - ask.free(i))) for i, n in parts}
-        freed = dict(claims)
+        claims, freed, own = {}, {}, {}
+        for i, n in parts:
+            need = max(0, n - ask.free(i))
+            own[i] = min(ask.own.get(i, 0), need)
+            claims[i] = min(self.releasing[i], need - own[i])
+            freed[i] = own[i] + claims[i]
         for victim in victims:
             for node, indices in victim.allocation.parts:
                 i = self.pool.index[node]
                 freed[i] = freed.get(i, 0) + len(indices)
-        return Plan(tuple(victims), parts, claims, freed)
+        return Plan(tuple(victims), parts, claims, freed, own)
 
     def _ceiling(self, ask: _Ask) -> int:
         """GPUs usable if every preemptible job stopped: a bound that needs no victim search."""
@@ -164,8 +176,12 @@ class Reclaimer:
                     for node, indices in r.allocation.parts:
                         self.movable[self.pool.index[node]] += len(indices)
         room = [b + r + m for b, r, m in zip(ask.base, self.releasing, self.movable, strict=True)]
+        for i, n in ask.own.items():
+            room[i] += n
         if ask.cap is not None:
             limit = [s + m for s, m in zip(ask.cap.slack, self.movable, strict=True)]
+            for i, n in ask.own.items():
+                limit[i] += n
             room = [min(u, c) for u, c in zip(room, limit, strict=True)]
         return sum(room) - sum(room[i] for i in ask.exclude)
 
@@ -210,8 +226,9 @@ class Reclaimer:
     def _bound(self, ask: _Ask, victims: Sequence[RunningJob]) -> int:
         """GPUs a fit could use at most: free, releasing and the victims', ignoring topology."""
         if ask.total is None:
-            here = sum(ask.base) + sum(self.releasing)
-            ask.total = here - sum(ask.base[i] + self.releasing[i] for i in ask.exclude)
+            here = sum(ask.base) + sum(self.releasing) + sum(ask.own.values())
+            gone = sum(ask.base[i] + self.releasing[i] + ask.own.get(i, 0) for i in ask.exclude)
+            ask.total = here - gone
         return ask.total + sum(v.job.gpus for v in victims)
 
     def _enough(self, ask: _Ask, victims: Sequence[RunningJob]) -> int:
@@ -229,6 +246,10 @@ class Reclaimer:
         usable = [b + r for b, r in zip(ask.base, self.releasing, strict=True)]
         cap = ask.cap
         limit = list(cap.slack) if cap is not None else None
+        for i, n in ask.own.items():  # R6: no promise counted on these
+            usable[i] += n
+            if limit is not None:
+                limit[i] += n
         for victim in victims:
             late = cap is not None and victim.end_bound > cap.start
             for node, indices in victim.allocation.parts:

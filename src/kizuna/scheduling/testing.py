@@ -5,10 +5,12 @@ Public on purpose (as `structlog.testing`): the simulator's and the service's te
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 
 from kizuna.kernel.ids import CohortId, GpuType, JobId, NodeId, ProjectId
 from kizuna.kernel.units import GpuSeconds, Instant, Seconds
+from kizuna.scheduling.decisions import CycleResult
 from kizuna.scheduling.model import (
     NORMAL,
     Allocation,
@@ -19,6 +21,7 @@ from kizuna.scheduling.model import (
     Project,
     Quota,
     RunningJob,
+    Snapshot,
     UsageRecord,
 )
 
@@ -114,3 +117,31 @@ def project(
 
 def projects(*items: Project) -> dict[ProjectId, Project]:
     return {p.id: p for p in items}
+
+
+def settle(snapshot: Snapshot, result: CycleResult, now: float) -> Snapshot:
+    """The snapshot after the live loop carried out `result` at `now`: admitted jobs run,
+    preempted jobs are stopping within their grace. Unchanged jobs stay the same objects."""
+    admitted = {a.job: a.allocation for a in result.admissions}
+    stopping = {p.job: p for p in result.preemptions}
+    running = [
+        dataclasses.replace(
+            r,
+            stopping_at=Instant(now + stopping[r.job.id].grace),
+            stopping_for=stopping[r.job.id].for_job,
+        )
+        if r.job.id in stopping
+        else r
+        for r in snapshot.running
+    ]
+    running += [
+        RunningJob(j, Instant(now), admitted[j.id]) for j in snapshot.pending if j.id in admitted
+    ]
+    pending = tuple(j for j in snapshot.pending if j.id not in admitted)
+    return dataclasses.replace(snapshot, running=tuple(running), pending=pending)
+
+
+def end(snapshot: Snapshot, job: JobId) -> Snapshot:
+    """The snapshot once running job `job` has ended."""
+    running = tuple(r for r in snapshot.running if r.job.id != job)
+    return dataclasses.replace(snapshot, running=running)

@@ -10,9 +10,9 @@ The loop, as cited below:
  E4 apply its decisions: an admitted job starts now and ends at start + min(work left,
     walltime); a preempted job keeps its GPUs until now + grace, then stops.
 
-A stopped job is requeued as Slurm requeues it: its submit time becomes the instant it
-stopped (so the job it made room for goes first in submit order) and its `attained` service
-grows by the GPU time it held. Metrics still count from the first submit (see metrics.py).
+A stopped job is requeued with its first submit time (it keeps its place in line) and its
+`attained` service grown by the GPU time it held; the job it made room for still goes first,
+as the cycle considers jobs within nominal quota before borrowing ones (quota rule Q5).
 The scheduler sees only walltimes, never true durations.
 """
 
@@ -198,7 +198,7 @@ class _Replay:
             Run(running.start, now, running.allocation, Outcome.PREEMPTED, lost)
         )
         attained = job.attained + job.gpus * ran
-        self.pending[job.id] = replace(job, attained=GpuSeconds(attained), submit_time=now)
+        self.pending[job.id] = replace(job, attained=GpuSeconds(attained))
 
     # -- E3 and E4: the cycle and its decisions ---------------------------------------------
 

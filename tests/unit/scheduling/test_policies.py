@@ -27,7 +27,7 @@ def order(
     **params: Any,
 ) -> list[str]:
     """The ids of `pending` in the order policy `name` considers them."""
-    snapshot = Snapshot(nodes(1), pending=tuple(pending), projects=projects(*tenants))
+    snapshot = Snapshot(nodes(8), pending=tuple(pending), projects=projects(*tenants))
     return [j.id for j in make_policy(name, **params).order(snapshot, Instant(now))]
 
 
@@ -160,11 +160,11 @@ def test_fair_share_order_follows_its_documented_priority(favor_small: bool) -> 
     ]
     now = Instant(WEEK)
     policy = FairShare(favor_small=favor_small)
-    snapshot = Snapshot(nodes(1), pending=tuple(pending), projects=projects(*tenants))
-    fair = factors(snapshot.projects, now, policy.half_life)
+    snapshot = Snapshot(nodes(8), pending=tuple(pending), projects=projects(*tenants))
+    fair = factors(snapshot.projects, policy.as_of(now), policy.half_life)
 
     def documented(j: Job) -> tuple[float, float, str]:
-        value = policy.priority(j, now, fair.get(j.project, 0.0), 64, HIGH.value)
+        value = policy.priority(j, now, fair.get(j.project, 0.0), 64)
         return (-value, j.submit_time, j.id)
 
     expected = [j.id for j in sorted(pending, key=documented)]

@@ -101,7 +101,8 @@ def test_quota_fits(tenants: list[Project], holding: list[Job], gpus: int, expec
             [],
             40,
             ReasonCode.COHORT,
-            "needs 40 H100 from cohort c, 32 of them beyond its nominal quota; 32 of the cohort's 32 are idle",
+            "needs 40 H100 from cohort c, 32 of them beyond its nominal quota;"
+            " 32 of the cohort's 32 are idle",
             id="Q2-more-than-cohort-pool",
         ),
         pytest.param(
@@ -109,7 +110,8 @@ def test_quota_fits(tenants: list[Project], holding: list[Job], gpus: int, expec
             [job("h", 24, project="p2")],
             16,
             ReasonCode.COHORT,
-            "needs 16 H100 from cohort c, 8 of them beyond its nominal quota; 8 of the cohort's 32 are idle",
+            "needs 16 H100 from cohort c, 8 of them beyond its nominal quota;"
+            " 8 of the cohort's 32 are idle",
             id="Q2-cohort-lent-out",
         ),
         pytest.param(
@@ -117,7 +119,8 @@ def test_quota_fits(tenants: list[Project], holding: list[Job], gpus: int, expec
             [job("h", 40, project="p2")],
             16,
             ReasonCode.COHORT,
-            "needs 16 H100 from cohort c, 8 of them beyond its nominal quota; 0 of the cohort's 32 are idle",
+            "needs 16 H100 from cohort c, 8 of them beyond its nominal quota;"
+            " 0 of the cohort's 32 are idle",
             id="Q2-cohort-over-committed",
         ),
     ],

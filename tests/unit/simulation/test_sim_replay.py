@@ -124,7 +124,7 @@ def test_reclaim_stops_the_borrower_after_its_grace_and_requeues_its_checkpoint(
     assert [p.job for p in decided.preemptions] == ["a"]
     requeued = next(j for j in seen[110.0][0].pending if j.id == "a")
     assert requeued.attained == pytest.approx(16 * 110)
-    assert requeued.submit_time == 110.0  # requeued as Slurm does: submit time reset
+    assert requeued.submit_time == 0.0  # it keeps its place in line
 
 
 def test_during_its_grace_a_victim_keeps_its_gpus_and_shows_when_it_stops() -> None:
@@ -138,10 +138,11 @@ def test_during_its_grace_a_victim_keeps_its_gpus_and_shows_when_it_stops() -> N
 
 @pytest.mark.parametrize("policy", list(POLICIES))
 def test_reclaimed_gpus_go_to_the_reclaiming_job(policy: str) -> None:
-    """Once the borrower has stopped, the job that reclaimed its nominal quota must get the
-    GPUs, whatever the policy's order. Here p2 has used much more than p1, so fair-share
-    orders the requeued borrower first. (Fails on the core as of this writing: see ADR 0009,
-    known gaps; Kueue considers jobs within nominal quota before borrowing ones.)"""
+    """Once the borrower has stopped, the job that reclaimed its nominal quota gets the GPUs,
+    whatever the policy's order (quota rule Q5). Here the requeued borrower was submitted
+    first, and p2 has used far more than p1, so every policy would rank the borrower first.
+    Without Q5 the borrower took the GPUs back at once, and replays livelocked: victims were
+    reclaimed again after their minimum runtime, losing all work since their checkpoint."""
     result, _ = borrow_then_reclaim(policy, usage=1e9)
     b = result.histories[1]
     assert b.runs[0].start == 110.0

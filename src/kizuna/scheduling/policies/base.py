@@ -6,7 +6,7 @@ jobs, so no caller ever branches on a policy's name.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -20,6 +20,11 @@ class Ordering(Protocol):
     """Ranks pending jobs: smaller keys go first; keys end in a unique tie-break."""
 
     def key(self, snapshot: Snapshot, now: Instant) -> Callable[[Job], SortKey]: ...
+
+    def stamp(self, snapshot: Snapshot, now: Instant) -> Hashable:
+        """What the keys depend on besides the job: keys made under one stamp stay valid
+        under an equal one, so a queue can be kept sorted between cycles (ADR 0013)."""
+        ...
 
 
 @dataclass(frozen=True)

@@ -2,18 +2,25 @@
 
 priority = w_fair_share x F + w_age x A + w_size x Z + w_class x C, each factor in [0, 1]:
 F the project's fair-share factor (decayed usage vs shares), A the job's age over `max_age`
-(capped at 1), Z its size as a fraction of the largest pending job (or its inverse when
-`favor_small`), C its priority class value over the largest class value pending.
+(capped at 1), Z its GPUs as a fraction of all GPUs of its type in the cluster (or one minus
+that when `favor_small`), C its priority class value over `class_scale` (capped at 1).
+
+As Slurm does every PriorityCalcPeriod, priorities are computed as of the start of each
+`recalc_period`: between two such instants the order of the queue only changes by jobs
+arriving and leaving, which lets a scheduler keep it sorted (ADR 0013).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections import Counter
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
-from kizuna.kernel.units import HOUR, Instant, Seconds
+from kizuna.kernel.ids import GpuType, ProjectId
+from kizuna.kernel.units import HOUR, MINUTE, Instant, Seconds
 from kizuna.scheduling.fair_share import factors
-from kizuna.scheduling.model import Job, Snapshot
+from kizuna.scheduling.model import HIGH, Job, Snapshot
 from kizuna.scheduling.policies.base import SortKey
 
 
@@ -26,41 +33,61 @@ class FairShare:
     w_size: float = 100.0
     w_class: float = 10_000.0
     favor_small: bool = False
+    class_scale: int = HIGH.value
+    recalc_period: Seconds = Seconds(5 * MINUTE)
+
+    def as_of(self, now: Instant) -> Instant:
+        """The instant priorities are computed for: the start of `now`'s recalc period."""
+        if self.recalc_period <= 0:
+            return now
+        return Instant(math.floor(now / self.recalc_period) * self.recalc_period)
+
+    def stamp(self, snapshot: Snapshot, now: Instant) -> Hashable:
+        at = self.as_of(now)
+        fair = factors(snapshot.projects, at, self.half_life)
+        return (at, tuple(sorted(fair.items())), tuple(sorted(_gpus_by_type(snapshot).items())))
 
     def key(self, snapshot: Snapshot, now: Instant) -> Callable[[Job], SortKey]:
-        fair = factors(snapshot.projects, now, self.half_life)
-        weighted = {pid: self.w_fair_share * f for pid, f in fair.items()}
-        largest = max((j.gpus for j in snapshot.pending), default=1)
-        top_class = max((j.priority.value for j in snapshot.pending), default=0) or 1
-        per_gpu = (-1.0 if self.favor_small else 1.0) * self.w_size / largest
+        at = self.as_of(now)
+        fair = factors(snapshot.projects, at, self.half_life)
+        weighted: dict[ProjectId, float] = {p: self.w_fair_share * f for p, f in fair.items()}
+        sign = -1.0 if self.favor_small else 1.0
+        per_gpu = {t: sign * self.w_size / n for t, n in _gpus_by_type(snapshot).items() if n}
         size_base = self.w_size if self.favor_small else 0.0
-        per_class = self.w_class / top_class
+        per_class = self.w_class / self.class_scale if self.class_scale > 0 else 0.0
         age_rate = self.w_age / self.max_age if self.max_age > 0 else 0.0
-        full_age = self.w_age
+        full_age, full_class, full_size = self.w_age, self.w_class, self.w_size
 
         def key(job: Job) -> SortKey:  # the formula of `priority`, unrolled for 50,000 jobs
-            age = (now - job.submit_time) * age_rate if age_rate else full_age
+            age = (at - job.submit_time) * age_rate if age_rate else full_age
             age = full_age if age > full_age else max(age, 0.0)
             value = (
                 weighted.get(job.project, 0.0)
                 + age
                 + size_base
-                + per_gpu * job.gpus
-                + per_class * max(job.priority.value, 0)
+                + max(min(per_gpu.get(job.gpu_type, 0.0) * job.gpus, full_size), -full_size)
+                + min(per_class * max(job.priority.value, 0), full_class)
             )
             return (-value, job.submit_time, job.id)
 
         return key
 
-    def priority(self, job: Job, now: Instant, fair: float, largest: int, top_class: int) -> float:
-        """A job's multifactor priority (higher runs first), given its project's factor."""
-        age = min(max(now - job.submit_time, 0.0) / self.max_age, 1.0) if self.max_age > 0 else 1.0
-        size = job.gpus / largest
+    def priority(self, job: Job, now: Instant, fair: float, type_gpus: int) -> float:
+        """A job's multifactor priority (higher runs first), given its project's fair-share
+        factor and the number of GPUs of its type in the cluster."""
+        at = self.as_of(now)
+        age = min(max(at - job.submit_time, 0.0) / self.max_age, 1.0) if self.max_age > 0 else 1.0
+        size = min(job.gpus / type_gpus, 1.0) if type_gpus else 0.0
         if self.favor_small:
             size = 1.0 - size
+        klass = min(max(job.priority.value, 0) / self.class_scale, 1.0) if self.class_scale else 0
         return (
-            self.w_fair_share * fair
-            + self.w_age * age
-            + self.w_size * size
-            + self.w_class * max(job.priority.value, 0) / top_class
+            self.w_fair_share * fair + self.w_age * age + self.w_size * size + self.w_class * klass
         )
+
+
+def _gpus_by_type(snapshot: Snapshot) -> Counter[GpuType]:
+    totals: Counter[GpuType] = Counter()
+    for node in snapshot.nodes:
+        totals[node.gpu_type] += node.gpus
+    return totals

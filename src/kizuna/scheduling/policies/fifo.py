@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
 from kizuna.kernel.units import Instant
@@ -14,3 +14,6 @@ from kizuna.scheduling.policies.base import SortKey, tie_break
 class Fifo:
     def key(self, snapshot: Snapshot, now: Instant) -> Callable[[Job], SortKey]:
         return tie_break
+
+    def stamp(self, snapshot: Snapshot, now: Instant) -> Hashable:
+        return None  # a job's key is its submit time and id, whatever else changes
