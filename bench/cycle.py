@@ -109,7 +109,7 @@ def main() -> None:
             len(dict(result.reasons))
             explained.append(event.elapsed + time.perf_counter() - start)  # type: ignore[attr-defined]
         row(table, name, "after one job ends", (decided, explained, result))
-        check = run_cycle(later, policy, at)
+        check = run_cycle(later, policy, at)  # the Scheduler must agree with a fresh cycle
         assert check.admissions == result.admissions and check.preemptions == result.preemptions
     console.print(table)
 

@@ -143,8 +143,33 @@ def _borrower_on_reserved_node() -> Case:
     return Case(snapshot, make_policy("fifo"), NOW)
 
 
+def _reservation_opens_before_the_owner_ends() -> Case:
+    """One 8-GPU node, reserved for project hero from 2 h to 3 h from now, runs a borrower's
+    8-GPU job with a 60 s grace period; the owner (nominal 8, same cohort) asks for 8 GPUs
+    for 2 h. Started now the owner would end as the reservation opens, but it can only start
+    once the borrower has stopped, in 60 s, and would then overlap the reservation. The cycle
+    checks reservations at `now`, not at the start it promises: it preempts the borrower and
+    promises a start in 60 s; in 60 s the owner is told RESERVED and waits 3 h."""
+    owners = projects(
+        project(OWNER, {"H100": (8, None)}, "c"),
+        project(BORROWER, {"H100": (0, None)}, "c"),
+        project(HERO, {"H100": (8, None)}),
+    )
+    node = NodeId("h100-0000")
+    hero = Reservation(
+        ReservationId("hero"), HERO, frozenset({node}), Instant(NOW + 7200), Instant(NOW + 10800)
+    )
+    borrowed = running(
+        job("b1", 8, BORROWER, walltime=8 * 3600, grace=60.0), NOW - 3600, {node: range(8)}
+    )
+    wanted = job("a1", 8, OWNER, walltime=7200)
+    snapshot = Snapshot(nodes(1), (borrowed,), (wanted,), owners, (hero,))
+    return Case(snapshot, make_policy("fifo"), NOW)
+
+
 @settings(max_examples=200, deadline=None)
 @example(case=_borrower_on_reserved_node())
+@example(case=_reservation_opens_before_the_owner_ends())
 @given(ANY_CASE)
 def test_victims_hold_gpus_the_reclaiming_job_may_use(case: Case) -> None:
     """A victim is preempted to free GPUs its reclaiming job will run on: each holds GPUs on

@@ -13,10 +13,12 @@ from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from kizuna.kernel.ids import CohortId, ProjectId
 from kizuna.kernel.units import Instant
 from kizuna.scheduling.capacity import Pool
 from kizuna.scheduling.model import Job
 from kizuna.scheduling.placement import Parts, place
+from kizuna.scheduling.quota import QuotaBook
 
 Release = tuple[Instant, int, int]
 """(instant, node index, GPUs): GPUs a running job returns by that instant at the latest."""
@@ -30,6 +32,53 @@ class Shadow:
     start: Instant
     parts: Parts
     slack: list[int]
+
+
+@dataclass
+class Promise:
+    """What the shadow job will need at its start besides GPUs: room in its project's quota,
+    in its cohort's lendable quota when it will borrow, and in its award budget. Jobs that
+    start after the promise was made may not use that room (ADR 0006, rule B2)."""
+
+    project: ProjectId | None
+    cohort: CohortId | None
+    project_room: float
+    """GPUs that jobs of the project still running at the promised start may take."""
+    cohort_room: float
+    """GPUs that jobs of the cohort still running at the promised start may take."""
+    budget_room: float
+    """GPU-seconds that any new job of the project may still commit."""
+    quota: QuotaBook | None
+
+    @classmethod
+    def none(cls) -> Promise:
+        return cls(None, None, _ANY, _ANY, _ANY, None)
+
+    def allows(self, job: Job, late: bool) -> bool:
+        mine = job.project == self.project
+        if mine and job.gpus * job.walltime > self.budget_room:
+            return False
+        if late and mine and job.gpus > self.project_room:
+            return False
+        return not (late and self._in_cohort(job) and job.gpus > self.cohort_room)
+
+    def book(self, job: Job, late: bool) -> None:
+        if job.project == self.project:
+            self.budget_room -= job.gpus * job.walltime
+            if late:
+                self.project_room -= job.gpus
+        if late and self._in_cohort(job):
+            self.cohort_room -= job.gpus
+
+    def _in_cohort(self, job: Job) -> bool:
+        return (
+            self.cohort is not None
+            and self.quota is not None
+            and (self.quota.cohort(job.project) == self.cohort)
+        )
+
+
+_ANY = float("inf")
 
 
 def find_shadow(

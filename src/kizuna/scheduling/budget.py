@@ -20,23 +20,37 @@ BudgetUsage = tuple[GpuType, dict[tuple[ProjectId, GpuType], float]]
 """GPU-seconds committed of one type per project, as saved by `BudgetBook.saved`."""
 
 
+class Commitments(dict[tuple[ProjectId, GpuType], float]):
+    """GPU-seconds running jobs may still use per (project, type), worked out on first use."""
+
+    def __init__(
+        self, holding: Mapping[tuple[ProjectId, GpuType], Iterable[RunningJob]], now: Instant
+    ) -> None:
+        super().__init__()
+        self.holding, self.now = holding, now
+
+    def __missing__(self, key: tuple[ProjectId, GpuType]) -> float:
+        now = self.now
+        value = sum(r.job.gpus * max(0.0, r.end_bound - now) for r in self.holding.get(key, ()))
+        self[key] = value
+        return value
+
+
 @dataclass
 class BudgetBook:
     """Remaining award GPU-seconds per (project, type), and what running jobs may still use."""
 
     projects: Mapping[ProjectId, Project]
-    committed: defaultdict[tuple[ProjectId, GpuType], float]
+    committed: Commitments
 
     @classmethod
     def of(
         cls, projects: Mapping[ProjectId, Project], running: Iterable[RunningJob], now: Instant
     ) -> BudgetBook:
-        book = cls(projects, defaultdict(float))
+        holding: defaultdict[tuple[ProjectId, GpuType], list[RunningJob]] = defaultdict(list)
         for r in running:
-            book.committed[(r.job.project, r.job.gpu_type)] += r.job.gpus * max(
-                0.0, r.end_bound - now
-            )
-        return book
+            holding[(r.job.project, r.job.gpu_type)].append(r)
+        return cls(projects, Commitments(holding, now))
 
     def remaining(self, project: ProjectId, gpu_type: GpuType) -> float | None:
         p = self.projects.get(project)
@@ -72,9 +86,13 @@ class BudgetBook:
         return gpu_type, {k: v for k, v in self.committed.items() if k[1] == gpu_type}
 
     def restore(self, saved: BudgetUsage) -> None:
+        """Put back what `saved` saved; what was not worked out then is worked out anew."""
         gpu_type, then = saved
         for key in [k for k in self.committed if k[1] == gpu_type]:
-            self.committed[key] = then.get(key, 0.0)
+            if key in then:
+                self.committed[key] = then[key]
+            else:
+                del self.committed[key]
 
     def commit(self, job: Job) -> None:
         self.committed[(job.project, job.gpu_type)] += job.gpus * job.walltime

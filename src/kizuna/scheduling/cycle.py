@@ -17,15 +17,16 @@ unchanged, and the same snapshot always gives the same result.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Container, Iterable, Iterator, Mapping
+from collections.abc import Container, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import overload
 
-from kizuna.kernel.ids import GpuType, JobId
+from kizuna.kernel.ids import GpuType, JobId, ProjectId
 from kizuna.kernel.units import Instant
 from kizuna.scheduling import reasons
-from kizuna.scheduling.backfill import Release, Shadow, find_shadow, free_at
-from kizuna.scheduling.budget import BudgetBook, BudgetUsage
+from kizuna.scheduling.backfill import Promise, Release, Shadow, find_shadow, free_at
+from kizuna.scheduling.budget import BudgetBook, BudgetUsage, Commitments
 from kizuna.scheduling.capacity import Pool
 from kizuna.scheduling.decisions import (
     Admission,
@@ -37,7 +38,8 @@ from kizuna.scheduling.decisions import (
 )
 from kizuna.scheduling.model import Job, Reservation, RunningJob, Snapshot
 from kizuna.scheduling.occupancy import Occupancy, TypeOccupancy
-from kizuna.scheduling.policies.base import Policy
+from kizuna.scheduling.policies.base import Policy, SortKey
+from kizuna.scheduling.queue import Queue
 from kizuna.scheduling.quota import Fit, QuotaBook, QuotaUsage
 from kizuna.scheduling.reclaim import Cap, Reclaimer
 from kizuna.scheduling.validation import ClusterShape, validate_job
@@ -49,24 +51,14 @@ _NO_LIMIT = float("inf")
 def run_cycle(snapshot: Snapshot, policy: Policy, now: Instant) -> CycleResult:
     """Decide which pending jobs start where, which running jobs are preempted, and why the
     rest wait. Pure: the same arguments always give the same result."""
-    pending = {j.id for j in snapshot.pending}
-    return cycle_on(Occupancy.of(snapshot), policy.order(snapshot, now), pending, policy, now)
+    return cycle_on(Occupancy.of(snapshot), Queue.of(policy, snapshot, now), policy, now)
 
 
-def cycle_on(
-    occupancy: Occupancy,
-    order: list[Job],
-    pending: Container[JobId],
-    policy: Policy,
-    now: Instant,
-) -> CycleResult:
-    """`run_cycle` on what is already derived from the snapshot: its occupancy, and its
-    pending jobs in the policy's order (step 1) and by id. `Scheduler` keeps them between
-    cycles."""
-    cycle = _Cycle.build(occupancy, pending, policy, now)
-    if policy.quotas:
-        order = _nominal_first(order, cycle.quota)
-    cycle.run(order)
+def cycle_on(occupancy: Occupancy, queue: Queue, policy: Policy, now: Instant) -> CycleResult:
+    """`run_cycle` on what is already derived from the snapshot: the occupancy of its running
+    jobs and its queue (step 1). A `Scheduler` keeps both between cycles."""
+    cycle = _Cycle.build(occupancy, queue, policy, now)
+    cycle.run()
     return CycleResult(
         admissions=tuple(cycle.admissions),
         preemptions=tuple(p for _, p in sorted(cycle.preemptions, key=lambda item: item[0])),
@@ -74,7 +66,7 @@ def cycle_on(
         shadows=tuple(
             ShadowReservation(s.job.id, t, s.start) for t, s in sorted(cycle.shadows.items())
         ),
-        order=tuple(j.id for j in order),
+        order=_Order(cycle),
     )
 
 
@@ -99,33 +91,23 @@ class _TypeState:
     """Per node, when GPUs of already-preempted jobs will have been released."""
     owner_of: dict[JobId, JobId]
     """Stopping jobs whose GPUs are kept for the waiting job they were preempted for."""
-    waiting: int = 0
-    """Jobs of this type ahead in the queue so far and not started (invalid ones too)."""
     never: dict[tuple[int, bool], int] = field(default_factory=dict)
     """Smallest gang per shape that no release of running jobs would ever make room for."""
     stops: dict[JobId, Instant] = field(default_factory=dict)
     """When this cycle's victims will have stopped (earlier than their walltime)."""
     shadow: Shadow | None = None
-    closed: int | None = None
-    """Set once the type is closed (ADR 0008): the count of waiting jobs at that moment."""
+    promise: Promise = field(default_factory=Promise.none)
+    """What the shadow job needs kept for its promised start besides GPUs."""
     closed_above: int = 1 << 30
-    """Once closed, no job of this many GPUs or more can be placed for the rest of the cycle."""
-    tail: list[tuple[int, Job, int]] = field(default_factory=list)
-    """Jobs passed over: queue position, job, jobs of the type waiting ahead of it."""
-    events: list[tuple[int, Outcome, Job]] = field(default_factory=list)
-    """Jobs admitted or reclaiming, with their queue positions: what `explain_tails` replays."""
+    """Once the head holds the line, no job of this many GPUs or more can start this cycle."""
     books_at_start: tuple[QuotaUsage, BudgetUsage] | None = None
 
-    def close(self, cycle: _Cycle) -> None:
-        """Close once the head holds the line: strict order, or no GPU of the type is free."""
-        if self.shadow is None or (cycle.policy.backfill and self.pool.now.free > 0):
-            return
-        self.closed = self.waiting
-        self.narrow(cycle.policy.backfill)
-
     def narrow(self, backfill: bool) -> None:
-        """Without backfill every later job waits; with it, a job of at least the smallest
-        size that failed to fit (or more than is free) cannot fit any more this cycle."""
+        """Once the head holds the line: without backfill every later job waits; with it, a
+        job of at least the smallest size that failed to fit, or of more GPUs than are free,
+        cannot fit any more this cycle (capacity only shrinks)."""
+        if self.shadow is None:
+            return
         if not backfill:
             self.closed_above = 0
             return
@@ -142,7 +124,7 @@ class _Reasons(Mapping[JobId, Reason]):
 
     def _done(self) -> dict[JobId, Reason]:
         if self._cycle is not None:
-            self._cycle.explain_tails()
+            self._cycle.explain()
             self._cycle = None
         return self._reasons
 
@@ -156,9 +138,45 @@ class _Reasons(Mapping[JobId, Reason]):
         return len(self._done())
 
 
+Position = tuple[int, SortKey]
+"""Where a job stands in the walk of a cycle: its phase (Q5), then its key in the queue."""
+
+
+class _Order(Sequence[JobId]):
+    """The pending jobs in the order the cycle considered them, worked out on first use."""
+
+    def __init__(self, cycle: _Cycle) -> None:
+        self._cycle: _Cycle | None = cycle
+        self._ids: tuple[JobId, ...] = ()
+
+    def _done(self) -> tuple[JobId, ...]:
+        if self._cycle is not None:
+            self._ids = tuple(j.id for j in self._cycle.effective_order())
+            self._cycle = None
+        return self._ids
+
+    @overload
+    def __getitem__(self, index: int) -> JobId: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[JobId]: ...
+    def __getitem__(self, index: int | slice) -> JobId | Sequence[JobId]:
+        return self._done()[index]
+
+    def __len__(self) -> int:
+        return len(self._done())
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence):
+            return NotImplemented
+        return self._done() == tuple(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
 @dataclass
 class _Cycle:
     snapshot: Snapshot
+    queue: Queue
     policy: Policy
     now: Instant
     types: dict[GpuType, _TypeState]
@@ -166,28 +184,49 @@ class _Cycle:
     budget: BudgetBook
     cluster: ClusterShape
     up: ClusterShape
+    room: dict[tuple[ProjectId, GpuType], int]
+    """GPUs each project may still take within its nominal quota as the cycle starts."""
     admissions: list[Admission] = field(default_factory=list)
-    preemptions: list[tuple[int, Preemption]] = field(default_factory=list)
-    """With the queue position of the job they make room for: the order decisions were made."""
-    position: int = 0
-    """The queue position of the job being considered."""
+    preemptions: list[tuple[Position, Preemption]] = field(default_factory=list)
+    """With the position of the job they make room for: the order decisions were made in."""
+    position: Position = (0, ())
+    """The position of the job being considered."""
+    _admitted_jobs: list[Job] = field(default_factory=list)
+    """Admitted since `_owners` last looked."""
+    _owner_of: dict[JobId, ProjectId] | None = None
+    seen: set[JobId] = field(default_factory=set)
+    """Jobs considered in their turn; the others are explained later."""
+    events: dict[JobId, Outcome] = field(default_factory=dict)
+    """Jobs admitted or reclaiming: what `explain` books again."""
     reasons: dict[JobId, Reason] = field(default_factory=dict)
-    problems: dict[tuple[GpuType, int, int | None, bool], list[str]] = field(default_factory=dict)
+    problems: dict[tuple[GpuType, int, int | None, bool, bool], list[str]] = field(
+        default_factory=dict
+    )
+    """Validation per kind of request: jobs of one shape and sane times share their answer."""
 
     @classmethod
-    def build(
-        cls, occupancy: Occupancy, pending: Container[JobId], policy: Policy, now: Instant
-    ) -> _Cycle:
+    def build(cls, occupancy: Occupancy, queue: Queue, policy: Policy, now: Instant) -> _Cycle:
         snapshot = occupancy.snapshot
         quota = occupancy.quota.fork()
         types = {
-            t: _state(held, snapshot.reservations, quota, pending, now)
+            t: _state(held, snapshot.reservations, quota, queue.ids, now)
             for t, held in occupancy.types.items()
         }
-        budget = BudgetBook.of(snapshot.projects, snapshot.running, now)
+        budget = BudgetBook(snapshot.projects, Commitments(occupancy.holding, now))
         for t, state in types.items():
             state.books_at_start = (quota.saved(t), budget.saved(t))
-        return cls(snapshot, policy, now, types, quota, budget, occupancy.cluster, occupancy.up)
+        return cls(
+            snapshot,
+            queue,
+            policy,
+            now,
+            types,
+            quota,
+            budget,
+            occupancy.cluster,
+            occupancy.up,
+            quota.headroom() if policy.quotas else {},
+        )
 
     @property
     def shadows(self) -> dict[GpuType, Shadow]:
@@ -195,75 +234,81 @@ class _Cycle:
 
     # -- the queue, and closed types --------------------------------------------------------
 
-    def run(self, order: list[Job]) -> None:
-        """Steps 2-5 for every job in queue order. A job that provably decides nothing in its
-        turn (its quota or budget already refuses it, or its type is closed and it cannot
-        reclaim) is passed over; `explain_tails` later gives it the very reason it would have
-        got in its turn (ADR 0008)."""
-        types = self.types
-        allow = self.quota.allowance(types) if self.policy.quotas else None
-        left = self.budget.allowance(types) if self.policy.budgets else None
-        for position, job in enumerate(order):
-            state = types.get(job.gpu_type)
-            if state is None:
-                self.consider(job)
-                continue
-            key = (job.project, job.gpu_type)
+    def run(self) -> None:
+        """Steps 2-5 in queue order for every job that could act. Jobs that provably decide
+        nothing in their turn are passed over: those their quota or budget refuses as the
+        cycle starts (both only tighten during a cycle), and, once the head of their type
+        holds the line, those too large to fit that cannot reclaim. `explain` later gives
+        each the very reason it would have got in its turn (ADR 0008)."""
+        for phase, key, job in self._candidates():
+            state = self.types.get(job.gpu_type)
             if (
-                (allow is not None and job.gpus > allow.get(key, 0))
-                or (left is not None and job.gpus * job.walltime > left.get(key, _NO_LIMIT))
-                or (
-                    state.closed is not None
-                    and job.gpus >= state.closed_above
-                    and not self._owed(job)
-                )
+                state is not None
+                and job.gpus >= state.closed_above
+                and not (self.policy.backfill and self.quota.within_nominal(job))
             ):
-                state.tail.append((position, job, state.waiting))
-                state.waiting += 1
                 continue
-            self.position = position
+            self.position = (phase, key)
+            self.seen.add(job.id)
             outcome = self.consider(job)
             if outcome is Outcome.ADMITTED or outcome is Outcome.RECLAIMING:
-                state.events.append((position, outcome, job))
-            if state.closed is None:
-                state.close(self)
-            else:
+                self.events[job.id] = outcome
+            if state is not None:
                 state.narrow(self.policy.backfill)
 
-    def _owed(self, job: Job) -> bool:
-        """Could the job reclaim? Only within its nominal quota (R1), and not in strict order."""
-        return self.policy.quotas and self.policy.backfill and self.quota.within_nominal(job)
-
-    def explain_tails(self) -> None:
-        """Step 5 for the passed-over jobs: the books of each type are set back to the start
-        of the cycle and what was admitted or reclaimed is booked again in queue order, so
-        each job is told what it would have been told in its turn."""
-        for _, state in sorted(self.types.items()):
-            if not state.tail:
+    def _candidates(self) -> list[tuple[int, SortKey, Job]]:
+        """The jobs quota and budget let through, each with its phase: 0 for jobs within
+        their project's nominal quota as the cycle starts, which go first (Q5), else 1."""
+        quotas, budgets = self.policy.quotas, self.policy.budgets
+        allow = self.quota.allowance(self.types) if quotas else {}
+        left = self.budget.allowance(self.types) if budgets else {}
+        out: list[tuple[int, SortKey, Job]] = []
+        for gk, group in self.queue.groups.items():
+            most = allow.get(gk, 0) if quotas else _NO_LIMIT
+            work = left.get(gk, _NO_LIMIT)
+            if group.least_gpus > most or group.least_work > work:
                 continue
-            assert state.books_at_start is not None
-            quota_then, budget_then = state.books_at_start
-            self.quota.restore(quota_then)
-            self.budget.restore(budget_then)
-            events = iter(state.events)
-            pending = next(events, None)
-            for position, job, ahead in state.tail:
-                while pending is not None and pending[0] < position:
-                    self._replay(pending[1], pending[2])
-                    pending = next(events, None)
-                state.waiting = ahead
-                self.consider(job)
-            while pending is not None:
-                self._replay(pending[1], pending[2])
-                pending = next(events, None)
+            room = self.room.get(gk, 0) if quotas else _NO_LIMIT
+            out.extend(
+                (0 if j.gpus <= room else 1, k, j)
+                for k, j in group.entries
+                if j.gpus <= most and j.gpus * j.walltime <= work
+            )
+        out.sort(key=_phase_and_key)
+        return out
+
+    def effective_order(self) -> list[Job]:
+        """The queue as the cycle walks it: jobs within nominal quota first (Q5)."""
+        if not self.policy.quotas:
+            return list(self.queue.jobs)
+        room = self.room
+        first = [j for j in self.queue.jobs if j.gpus <= room.get((j.project, j.gpu_type), 0)]
+        rest = [j for j in self.queue.jobs if j.gpus > room.get((j.project, j.gpu_type), 0)]
+        return first + rest
+
+    def explain(self) -> None:
+        """Step 5 for the jobs passed over: per GPU type, the books are set back to the start
+        of the cycle and walked in queue order, booking again what was admitted or reclaimed,
+        so each job is told what it would have been told in its turn."""
+        by_type: dict[GpuType, list[Job]] = defaultdict(list)
+        for job in self.effective_order():
+            by_type[job.gpu_type].append(job)
+        for t, jobs in sorted(by_type.items()):
+            state = self.types.get(t)
+            if state is not None and state.books_at_start is not None:
+                self.quota.restore(state.books_at_start[0])
+                self.budget.restore(state.books_at_start[1])
+            for job in jobs:
+                if job.id not in self.seen:
+                    self.consider(job)
+                elif (outcome := self.events.get(job.id)) is not None:
+                    self._replay(outcome, job)
 
     def _replay(self, outcome: Outcome, job: Job) -> None:
         """Book again what a job took in its turn."""
+        self.quota.add(job, job.gpus)
         if outcome is Outcome.ADMITTED:
-            self.quota.add(job, job.gpus)
             self.budget.commit(job)
-        elif outcome is Outcome.RECLAIMING:
-            self.quota.add(job, job.gpus)
 
     # -- the steps for one job ------------------------------------------------------------
 
@@ -271,8 +316,6 @@ class _Cycle:
         problems = self._problems(job)
         if problems:
             self.reasons[job.id] = Reason(ReasonCode.INVALID, "; ".join(problems))
-            if job.gpu_type in self.types:
-                self.types[job.gpu_type].waiting += 1
             return Outcome.INVALID
         state = self.types[job.gpu_type]
         fit = self.quota.check(job) if self.policy.quotas else Fit.NOMINAL  # step 2
@@ -283,13 +326,15 @@ class _Cycle:
             return self._wait(job, over_budget)
         shadow = state.shadow
         if shadow is not None and not self.policy.backfill:  # step 4, strict order
-            return self._wait(
-                job, reasons.priority(job, shadow.job, shadow.start, self.now, state.waiting)
-            )
+            return self._wait(job, reasons.priority(job, shadow.job, shadow.start, self.now))
         late = shadow is not None and self.now + job.walltime > shadow.start
         exclude = self._excluded(job, state, self.now)
         parts = state.pool.view_for(late).find(job.gpus, job.gpus_per_node, job.one_domain, exclude)
+        if parts is not None and shadow is not None and not state.promise.allows(job, late):
+            return self._wait(job, reasons.backfill(job, shadow.job, shadow.start, self.now))
         if parts is not None:
+            if shadow is not None:
+                state.promise.book(job, late)
             allocation = state.pool.take(parts, late)
             end = Instant(self.now + job.walltime)
             state.releases.extend((end, i, n, job.id) for i, n in parts)
@@ -298,6 +343,7 @@ class _Cycle:
             self.admissions.append(
                 Admission(job.id, allocation, fit is Fit.BORROWING, shadow is not None)
             )
+            self._admitted_jobs.append(job)
             return Outcome.ADMITTED
         if fit is Fit.NOMINAL and self.policy.quotas and self._reclaim(job, state, exclude):
             return Outcome.RECLAIMING  # step 3
@@ -305,11 +351,11 @@ class _Cycle:
 
     def _wait(self, job: Job, reason: Reason) -> Outcome:  # step 5
         self.reasons[job.id] = reason
-        self.types[job.gpu_type].waiting += 1
         return Outcome.WAITING
 
     def _problems(self, job: Job) -> list[str]:
-        key = (job.gpu_type, job.gpus, job.gpus_per_node, job.one_domain)
+        sane = job.walltime > 0 and job.grace >= 0 and job.min_runtime >= 0
+        key = (job.gpu_type, job.gpus, job.gpus_per_node, job.one_domain, sane)
         found = self.problems.get(key)
         if found is None:
             found = self.problems[key] = validate_job(job, self.cluster)
@@ -320,20 +366,26 @@ class _Cycle:
     def _reclaim(self, job: Job, state: _TypeState, exclude: frozenset[int]) -> bool:
         pool = state.pool
         cap = Cap(pool.slack, state.shadow.start) if state.shadow is not None else None
-        plan = state.reclaimer.plan(job, exclude, cap)
-        if plan is None:
+        for _ in range(3):  # the plan's start may fall in a reservation: plan for that start
+            plan = state.reclaimer.plan(job, exclude, cap)
+            if plan is None:
+                return False
+            stops = [self.now + v.job.grace for v in plan.victims]
+            stops += [state.stopping_until[i] for i, n in plan.freed.items() if n > 0]
+            start = Instant(max([self.now, *stops]))
+            later = self._excluded(job, state, start)
+            if later <= exclude:
+                break
+            exclude = exclude | later
+        else:
             return False
-        stops = [self.now + v.job.grace for v in plan.victims]
-        stops += [state.stopping_until[i] for i, n in plan.freed.items() if n > 0]
-        start = Instant(max([self.now, *stops]))
         state.reclaimer.commit(plan, lambda victim: self._preempt(victim, job, state))
         self.quota.add(job, job.gpus)  # Q1: what it reclaims counts as its own from now on
         if state.shadow is None:  # step 4: the reclaiming job holds the line for its type
             slack = free_at(pool, self._releases(state, job), start)
             for i, n in plan.parts:
                 slack[i] = max(0, slack[i] - n)
-            state.shadow = Shadow(job, start, plan.parts, slack)
-            pool.reserve_late(list(slack))
+            self._hold_line(state, Shadow(job, start, plan.parts, slack), counted=True)
         else:
             pool.shrink_slack([(i, -n) for i, n in plan.own.items()])  # R6: not in the promise
             for victim in plan.victims:  # GPUs the promise did not count on (see reclaim.Cap)
@@ -343,7 +395,6 @@ class _Cycle:
                     )
             pool.shrink_slack(plan.parts)
         self.reasons[job.id] = reasons.reclaiming(job, len(plan.victims), start, self.now)
-        state.waiting += 1
         return True
 
     def _preempt(self, victim: RunningJob, job: Job, state: _TypeState) -> None:
@@ -373,7 +424,7 @@ class _Cycle:
             job.gpus, job.gpus_per_node, job.one_domain, NOTHING
         ):
             return self._wait(job, reasons.reserved(job, None, self.now))
-        return self._wait(job, reasons.behind(job, state.waiting))
+        return self._wait(job, reasons.behind(job, shadow.job, shadow.start, self.now))
 
     def _promise(self, job: Job, state: _TypeState, exclude: frozenset[int]) -> Outcome:
         """Step 4 for the highest blocked job of its type: find its earliest start."""
@@ -387,11 +438,58 @@ class _Cycle:
         else:
             free = pool.now.largest_hole(job.gpus_per_node, job.one_domain)
             start = shadow.start if shadow is not None else None
-            outcome = self._wait(job, reasons.resources(job, free, self.now, start, state.waiting))
+            outcome = self._wait(job, reasons.resources(job, free, self.now, start))
         if shadow is not None:
-            state.shadow = shadow
-            pool.reserve_late(list(shadow.slack))
+            self._hold_line(state, shadow, counted=False)
         return outcome
+
+    def _hold_line(self, state: _TypeState, shadow: Shadow, counted: bool) -> None:
+        """Step 4: the promise to the highest blocked job, in GPUs (the slack of each node),
+        and in the quota and budget it will need at its promised start (ADR 0006)."""
+        state.shadow = shadow
+        state.pool.reserve_late(list(shadow.slack))
+        head, t = shadow.job, shadow.job.gpu_type
+        need = 0 if counted else head.gpus  # a reclaiming head already counts as in use
+        quota = self.quota.quota(head.project, t)
+        cohort = self.quota.cohort(head.project)
+        mine = self._held_at(state, shadow.start, {head.project}) + need
+        room: float = quota.nominal - mine
+        cohort_room = _NO_LIMIT
+        if room < 0 and self.policy.quotas:  # the head borrows at its start: the cohort lends
+            limit = quota.borrowing_limit
+            room = (quota.nominal + limit - mine) if limit is not None else _NO_LIMIT
+            members = {p.id for p in self.snapshot.projects.values() if p.cohort == cohort}
+            pool_size = self.quota.cohort_nominal.get((cohort, t), 0) if cohort else 0
+            cohort_room = pool_size - self._held_at(state, shadow.start, members) - need
+        left = self.budget.remaining(head.project, t) if self.policy.budgets else None
+        budget_room = _NO_LIMIT if left is None else left - head.gpus * head.walltime
+        state.promise = Promise(
+            head.project,
+            cohort if cohort_room != _NO_LIMIT else None,
+            room if self.policy.quotas else _NO_LIMIT,
+            cohort_room,
+            budget_room,
+            self.quota,
+        )
+
+    def _held_at(self, state: _TypeState, at: Instant, projects: set[ProjectId]) -> int:
+        """GPUs of this type these projects will still hold at `at`, as far as is known now."""
+        t = state.pool.nodes[0].gpu_type
+        held = sum(self.quota.usage[(p, t)] for p in projects)
+        owners = self._owners()
+        stops = state.stops
+        for end, _, n, jid in state.releases:
+            if owners.get(jid) in projects and min(end, stops.get(jid, end)) <= at:
+                held -= n
+        return held
+
+    def _owners(self) -> dict[JobId, ProjectId]:
+        """The project of every running job and of every job admitted so far this cycle."""
+        if self._owner_of is None:
+            self._owner_of = {r.job.id: r.job.project for r in self.snapshot.running}
+        self._owner_of.update((j.id, j.project) for j in self._admitted_jobs)
+        self._admitted_jobs.clear()
+        return self._owner_of
 
     def _shadow(self, job: Job, state: _TypeState, exclude: frozenset[int]) -> Shadow | None:
         key = (job.gpus_per_node or 0, job.one_domain)
@@ -428,16 +526,8 @@ class _Cycle:
         return frozenset(out)
 
 
-def _nominal_first(order: list[Job], quota: QuotaBook) -> list[Job]:
-    """Jobs that fit their project's nominal quota as the cycle starts go before jobs that
-    would borrow, each in the policy's order (Kueue's rule; ADR 0009, Q5). So GPUs reclaimed
-    for a project go to it, not back to the borrower."""
-    room = quota.headroom()
-    first = [j for j in order if j.gpus <= room.get((j.project, j.gpu_type), 0)]
-    if not first:
-        return order
-    taken = {id(j) for j in first}
-    return first + [j for j in order if id(j) not in taken]
+def _phase_and_key(candidate: tuple[int, SortKey, Job]) -> Position:
+    return (candidate[0], candidate[1])
 
 
 def _state(

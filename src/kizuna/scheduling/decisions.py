@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import NamedTuple
@@ -91,8 +91,8 @@ class CycleResult:
     reasons: Mapping[JobId, Reason]
     """A reason for every pending job that was not admitted."""
     shadows: tuple[ShadowReservation, ...] = ()
-    order: tuple[JobId, ...] = ()
-    """The pending jobs in the order the policy considered them."""
+    order: Sequence[JobId] = ()
+    """The pending jobs in the order the cycle considered them (the queue, by position)."""
 
     def admitted(self) -> frozenset[JobId]:
         return frozenset(a.job for a in self.admissions)

@@ -121,6 +121,8 @@ class Occupancy:
     up: ClusterShape
     running: dict[int, RunningJob]
     """The running jobs by object identity: an unchanged job is the very same object."""
+    holding: dict[tuple[ProjectId, GpuType], list[RunningJob]] = field(default_factory=dict)
+    """Running jobs per (project, type), for budget commitments."""
 
     @classmethod
     def of(cls, snapshot: Snapshot) -> Occupancy:
@@ -172,3 +174,9 @@ class Occupancy:
             self.running[id(r)] = r
         for t, (out, into) in by_type.items():
             self.types[t].apply(out, into)
+        gone_ids = {id(r) for r in gone}
+        for key in {(r.job.project, r.job.gpu_type) for r in gone}:
+            self.holding[key] = [r for r in self.holding[key] if id(r) not in gone_ids]
+        for r in came:
+            key = (r.job.project, r.job.gpu_type)
+            self.holding[key] = [*self.holding.get(key, ()), r]

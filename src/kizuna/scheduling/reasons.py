@@ -18,31 +18,28 @@ def when(start: Instant, now: Instant) -> str:
     return f"~{format_clock(start)} UTC (in {format_duration(start - now)})"
 
 
-def resources(job: Job, free: int, now: Instant, start: Instant | None, ahead: int) -> Reason:
+def resources(job: Job, free: int, now: Instant, start: Instant | None) -> Reason:
+    """For the highest blocked job of its type."""
     text = f"needs {request(job)}, {free} free"
     if start is not None:
-        text += f", earliest start {when(start, now)}"
-    if ahead:
-        text += (
-            f"; behind {ahead} waiting {job.gpu_type} job{'s' * (ahead != 1)} of higher priority"
-        )
+        text += f"; earliest start {when(start, now)}"
     return Reason(ReasonCode.RESOURCES, text, start)
 
 
-def behind(job: Job, ahead: int) -> Reason:
+def behind(job: Job, head: Job, start: Instant, now: Instant) -> Reason:
     """For a blocked job after the highest one: it waits its turn."""
     return Reason(
         ReasonCode.RESOURCES,
-        f"needs {request(job)}; behind {ahead} waiting {job.gpu_type}"
-        f" job{'s' * (ahead != 1)} of higher priority",
+        f"needs {request(job)}; waits behind higher-priority {job.gpu_type} jobs:"
+        f" job {head.id} is promised the next start, {when(start, now)}",
     )
 
 
-def priority(job: Job, head: Job, start: Instant, now: Instant, ahead: int) -> Reason:
+def priority(job: Job, head: Job, start: Instant, now: Instant) -> Reason:
     return Reason(
         ReasonCode.PRIORITY,
-        f"behind {ahead} {job.gpu_type} job{'s' * (ahead != 1)} of higher priority;"
-        f" job {head.id} holds the line until {when(start, now)} (backfill is off)",
+        f"waits its turn behind job {head.id}, which holds the line for {job.gpu_type}"
+        f" until {when(start, now)} (backfill is off)",
     )
 
 

@@ -123,6 +123,9 @@ class Reclaimer:
         return plan
 
     def _search(self, ask: _Ask) -> Plan | None:
+        parts = self._fit_own(ask)
+        if parts is not None:
+            return self._plan(ask, (), parts)
         parts = self._fit(ask, ())
         if parts is not None:
             return self._plan(ask, (), parts)
@@ -239,6 +242,19 @@ class Reclaimer:
             if have >= ask.job.gpus:
                 return count
         return max(1, len(victims))
+
+    def _fit_own(self, ask: _Ask) -> Parts | None:
+        """R6 first: a placement on the GPUs released for this job alone, if they suffice."""
+        own = {i: n for i, n in ask.own.items() if i not in ask.exclude}
+        if sum(own.values()) < ask.job.gpus:
+            return None
+        usable = [0] * len(self.pool.nodes)
+        dom = [0] * len(self.pool.topo.domain_nodes)
+        for i, n in own.items():
+            usable[i] = n
+            dom[self.pool.topo.domain_of[i]] += n
+        job = ask.job
+        return place(self.pool.topo, usable, dom, job.gpus, job.gpus_per_node, job.one_domain)
 
     def _fit(self, ask: _Ask, victims: Sequence[RunningJob]) -> Parts | None:
         if self._bound(ask, victims) < ask.job.gpus:

@@ -14,60 +14,13 @@ are re-sorted and re-derived.
 
 from __future__ import annotations
 
-from bisect import bisect_right
-from collections.abc import Hashable
-from dataclasses import dataclass
-
-from kizuna.kernel.ids import JobId
 from kizuna.kernel.units import Instant
 from kizuna.scheduling.cycle import cycle_on
 from kizuna.scheduling.decisions import CycleResult
-from kizuna.scheduling.model import Job, Snapshot
+from kizuna.scheduling.model import Snapshot
 from kizuna.scheduling.occupancy import Occupancy
-from kizuna.scheduling.policies.base import Policy, SortKey
-
-
-@dataclass
-class Queue:
-    """Pending jobs sorted by the policy's keys, made under one stamp of the ordering."""
-
-    stamp: Hashable
-    pending: tuple[Job, ...]
-    keys: list[SortKey]
-    jobs: list[Job]
-    members: set[int]
-    """`id()` of every job in `jobs`."""
-    ids: set[JobId]
-
-    @classmethod
-    def of(cls, policy: Policy, snapshot: Snapshot, now: Instant, stamp: Hashable) -> Queue:
-        key = policy.ordering.key(snapshot, now)
-        keys = [key(j) for j in snapshot.pending]
-        ranks = sorted(range(len(keys)), key=keys.__getitem__)  # stable, like Policy.order
-        jobs = [snapshot.pending[i] for i in ranks]
-        members, ids = {id(j) for j in jobs}, {j.id for j in jobs}
-        return cls(stamp, snapshot.pending, [keys[i] for i in ranks], jobs, members, ids)
-
-    def update(self, policy: Policy, snapshot: Snapshot, now: Instant) -> bool:
-        """Bring the queue to `snapshot.pending` by its differences; False when too many
-        jobs are new for that to pay (then sort anew)."""
-        if snapshot.pending is self.pending:
-            return True
-        current = {id(j) for j in snapshot.pending}
-        arrived = [j for j in snapshot.pending if id(j) not in self.members]
-        if len(arrived) * 8 > len(snapshot.pending):
-            return False
-        kept = [(k, j) for k, j in zip(self.keys, self.jobs, strict=True) if id(j) in current]
-        keys, jobs = [k for k, _ in kept], [j for _, j in kept]
-        key = policy.ordering.key(snapshot, now)
-        for job in arrived:
-            k = key(job)
-            at = bisect_right(keys, k)  # keys are unique: they end in the job id
-            keys.insert(at, k)
-            jobs.insert(at, job)
-        self.pending, self.keys, self.jobs, self.members = snapshot.pending, keys, jobs, current
-        self.ids = {j.id for j in jobs}
-        return True
+from kizuna.scheduling.policies.base import Policy
+from kizuna.scheduling.queue import Queue
 
 
 class Scheduler:
@@ -84,13 +37,11 @@ class Scheduler:
             self._occupancy = Occupancy.of(snapshot)
         else:
             self._occupancy = self._occupancy.advance(snapshot)
-        order = list(self._order(snapshot, now))
-        assert self._queue is not None
-        return cycle_on(self._occupancy, order, self._queue.ids, self.policy, now)
+        return cycle_on(self._occupancy, self._queue_of(snapshot, now), self.policy, now)
 
-    def _order(self, snapshot: Snapshot, now: Instant) -> list[Job]:
-        stamp = self.policy.ordering.stamp(snapshot, now)
+    def _queue_of(self, snapshot: Snapshot, now: Instant) -> Queue:
         queue = self._queue
+        stamp = self.policy.ordering.stamp(snapshot, now)
         if queue is None or queue.stamp != stamp or not queue.update(self.policy, snapshot, now):
-            queue = self._queue = Queue.of(self.policy, snapshot, now, stamp)
-        return queue.jobs
+            queue = self._queue = Queue.of(self.policy, snapshot, now)
+        return queue

@@ -89,7 +89,7 @@ def test_backfill_off_holds_every_later_job_of_the_type() -> None:
     later = [job("short", walltime=10.0, submit=1), job("tiny", gpus=1, walltime=1.0, submit=2)]
     result = cycle(16, later, backfill=False)
     assert [outcome(result, j.id) for j in later] == ["priority", "priority"]
-    assert "behind 2 H100 jobs of higher priority" in result.reasons[JobId("tiny")].message
+    assert "behind job head, which holds the line for H100" in result.reasons[JobId("tiny")].message
 
 
 def test_other_gpu_types_are_not_held_by_the_line() -> None:

@@ -212,14 +212,14 @@ def test_resources_message_gives_clock_time_and_delay() -> None:
     assert "earliest start ~01:23 UTC (in 1h 23m)" in reason(result, "head").message
 
 
-def test_resources_for_a_later_job_counts_the_jobs_ahead() -> None:
+def test_resources_for_a_later_job_names_the_job_ahead() -> None:
     active = [full(job("r", walltime=5000.0), 0)]
     result = cycle(
         nodes(1), [job("a", walltime=9000.0), job("b", walltime=9000.0, submit=1)], active
     )
     got = reason(result, "b")
     assert got.code is ReasonCode.RESOURCES
-    assert "behind 1 waiting H100 job of higher priority" in got.message
+    assert "waits behind higher-priority H100 jobs: job a is promised the next start" in got.message
 
 
 # -- RECLAIMING -------------------------------------------------------------------------------
@@ -256,8 +256,7 @@ def test_priority_when_backfill_is_off() -> None:
     result = blocked_head(job("small", walltime=10.0, submit=1), backfill=False)
     got = reason(result, "small")
     assert got.code is ReasonCode.PRIORITY
-    assert "behind 1 H100 job of higher priority" in got.message
-    assert "job head holds the line until ~00:16 UTC" in got.message
+    assert "behind job head, which holds the line for H100 until ~00:16 UTC" in got.message
     assert "backfill is off" in got.message
 
 

@@ -248,7 +248,7 @@ def test_every_policy_runs_with_every_switch(name: str, backfill: bool, quotas: 
     policy = make_policy(name, backfill=backfill, quotas=quotas)
     assert (policy.name, policy.backfill, policy.quotas) == (name, backfill, quotas)
     result = run_cycle(snapshot, policy, Instant(0.0))
-    assert result.order == ("head", "short")
+    assert tuple(result.order) == ("head", "short")
     assert result.reasons[JobId("head")].code is ReasonCode.RESOURCES
     assert result.reasons[JobId("head")].earliest_start == 1000.0
     if backfill:

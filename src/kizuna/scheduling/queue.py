@@ -1,0 +1,110 @@
+"""The queue: pending jobs in the policy's order, and grouped by project and GPU type.
+
+A cycle passes over whole groups that the project's quota or budget already refuses, so it
+only walks the jobs that could act (ADR 0008). A `Scheduler` keeps the queue from one cycle
+to the next and brings it up to date by the jobs that arrived and left (ADR 0013).
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right, insort
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+
+from kizuna.kernel.ids import GpuType, JobId, ProjectId
+from kizuna.kernel.units import Instant
+from kizuna.scheduling.model import Job, Snapshot
+from kizuna.scheduling.policies.base import Policy, SortKey
+
+GroupKey = tuple[ProjectId, GpuType]
+Entry = tuple[SortKey, Job]
+
+
+@dataclass
+class Group:
+    """One project's pending jobs of one GPU type, in queue order."""
+
+    entries: list[Entry] = field(default_factory=list)
+    least_gpus: int = 1 << 30
+    least_work: float = float("inf")
+    """The smallest gang and the smallest GPUs x walltime among them."""
+
+    def measure(self) -> None:
+        self.least_gpus = min((j.gpus for _, j in self.entries), default=1 << 30)
+        self.least_work = min((j.gpus * j.walltime for _, j in self.entries), default=float("inf"))
+
+
+@dataclass
+class Queue:
+    """Pending jobs sorted by the policy's keys, made under one stamp of the ordering."""
+
+    stamp: Hashable
+    pending: tuple[Job, ...]
+    keys: list[SortKey]
+    jobs: list[Job]
+    members: set[int]
+    """`id()` of every job in `jobs`: an unchanged job is the very same object."""
+    ids: set[JobId]
+    groups: dict[GroupKey, Group]
+
+    @classmethod
+    def of(cls, policy: Policy, snapshot: Snapshot, now: Instant) -> Queue:
+        key = policy.ordering.key(snapshot, now)
+        keys = [key(j) for j in snapshot.pending]
+        ranks = sorted(range(len(keys)), key=keys.__getitem__)  # stable, like Policy.order
+        jobs = [snapshot.pending[i] for i in ranks]
+        groups: dict[GroupKey, Group] = {}
+        for i in ranks:
+            job = snapshot.pending[i]
+            group = groups.get((job.project, job.gpu_type))
+            if group is None:
+                group = groups[(job.project, job.gpu_type)] = Group()
+            group.entries.append((keys[i], job))
+        for group in groups.values():
+            group.measure()
+        return cls(
+            policy.ordering.stamp(snapshot, now),
+            snapshot.pending,
+            [keys[i] for i in ranks],
+            jobs,
+            {id(j) for j in jobs},
+            {j.id for j in jobs},
+            groups,
+        )
+
+    def update(self, policy: Policy, snapshot: Snapshot, now: Instant) -> bool:
+        """Bring the queue to `snapshot.pending` by its differences; False when too many
+        jobs are new for that to pay (then sort anew)."""
+        if snapshot.pending is self.pending:
+            return True
+        current = {id(j) for j in snapshot.pending}
+        arrived = [j for j in snapshot.pending if id(j) not in self.members]
+        if len(arrived) * 8 > len(snapshot.pending):
+            return False
+        left = [j for j in self.jobs if id(j) not in current]
+        kept = [(k, j) for k, j in zip(self.keys, self.jobs, strict=True) if id(j) in current]
+        keys, jobs = [k for k, _ in kept], [j for _, j in kept]
+        touched: set[GroupKey] = {(j.project, j.gpu_type) for j in left}
+        for gk in touched:
+            group = self.groups[gk]
+            group.entries = [(k, j) for k, j in group.entries if id(j) in current]
+        key = policy.ordering.key(snapshot, now)
+        for job in arrived:
+            k = key(job)
+            at = bisect_right(keys, k)  # keys are unique: they end in the job id
+            keys.insert(at, k)
+            jobs.insert(at, job)
+            gk = (job.project, job.gpu_type)
+            insort(self.groups.setdefault(gk, Group()).entries, (k, job), key=_first)
+            touched.add(gk)
+        for gk in touched:
+            self.groups[gk].measure()
+            if not self.groups[gk].entries:
+                del self.groups[gk]
+        self.pending, self.keys, self.jobs, self.members = snapshot.pending, keys, jobs, current
+        self.ids = (self.ids - {j.id for j in left}) | {j.id for j in arrived}
+        return True
+
+
+def _first(entry: Entry) -> SortKey:
+    return entry[0]
