@@ -177,7 +177,8 @@ class Reclaimer:
             for r in self.ordered:
                 if r.job.preemptible:
                     for node, indices in r.allocation.parts:
-                        self.movable[self.pool.index[node]] += len(indices)
+                        i = self.pool.index[node]
+                        self.movable[i] += len(indices) if self.pool.schedulable[i] else 0
         room = [b + r + m for b, r, m in zip(ask.base, self.releasing, self.movable, strict=True)]
         for i, n in ask.own.items():
             room[i] += n
@@ -270,6 +271,8 @@ class Reclaimer:
             late = cap is not None and victim.end_bound > cap.start
             for node, indices in victim.allocation.parts:
                 i = self.pool.index[node]
+                if not self.pool.schedulable[i]:
+                    continue  # a draining or down node takes no new job, freed or not
                 usable[i] += len(indices)
                 if late and limit is not None:
                     limit[i] += len(indices)
