@@ -1,0 +1,95 @@
+"""The shortcuts of a cycle change nothing (ADR 0008, ADR 0013).
+
+`run_cycle` passes over jobs that provably decide nothing in their turn, and explains them
+afterwards; a `Scheduler` carries the occupancy and the queue from one cycle to the next.
+Both must give exactly what the plain walk gives: every job considered in queue order, on
+a snapshot derived afresh.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from strategies import Case, cases
+
+from kizuna.kernel.ids import JobId
+from kizuna.kernel.units import Instant
+from kizuna.scheduling import CycleResult, Scheduler, Snapshot, run_cycle
+from kizuna.scheduling import cycle as cycle_module
+from kizuna.scheduling.testing import end, job, settle
+
+
+@contextmanager
+def plain_walk() -> Iterator[None]:
+    """Make every cycle consider every job in queue order, passing over none."""
+
+    def walk(self: cycle_module._Cycle) -> None:
+        for position, pending in enumerate(self.effective_order()):
+            self.position = (0, (position,))
+            self.seen.add(pending.id)
+            outcome = self.consider(pending)
+            if outcome in (cycle_module.Outcome.ADMITTED, cycle_module.Outcome.RECLAIMING):
+                self.events[pending.id] = outcome
+
+    fast = cycle_module._Cycle.run
+    cycle_module._Cycle.run = walk  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        cycle_module._Cycle.run = fast  # type: ignore[method-assign]
+
+
+def same(a: CycleResult, b: CycleResult) -> None:
+    assert a.admissions == b.admissions
+    assert a.preemptions == b.preemptions
+    assert a.shadows == b.shadows
+    assert dict(a.reasons) == dict(b.reasons)
+    assert tuple(a.order) == tuple(b.order)
+
+
+@settings(max_examples=200, deadline=None)
+@given(cases())
+def test_passing_over_jobs_changes_nothing(case: Case) -> None:
+    fast = run_cycle(case.snapshot, case.policy, case.now)
+    with plain_walk():
+        plain = run_cycle(case.snapshot, case.policy, case.now)
+    same(fast, plain)
+
+
+STEPS = st.lists(
+    st.sampled_from(("settle", "end", "submit", "later", "same")), min_size=1, max_size=5
+)
+
+
+def step(snapshot: Snapshot, result: CycleResult, now: Instant, action: str, n: int) -> Snapshot:
+    """The next snapshot of a loop: decisions carried out, a job ended, a job submitted."""
+    if action == "settle":
+        return settle(snapshot, result, now)
+    if action == "end" and snapshot.running:
+        gone = sorted(r.job.id for r in snapshot.running)[n % len(snapshot.running)]
+        return end(snapshot, JobId(gone))
+    if action == "submit":
+        new = job(f"new{n}", gpus=1 + n % 8, project=f"p{n % 4}", submit=now)
+        return dataclasses.replace(snapshot, pending=(*snapshot.pending, new))
+    return snapshot
+
+
+@settings(max_examples=100, deadline=None)
+@given(cases(), STEPS)
+def test_a_scheduler_gives_what_a_fresh_cycle_gives(case: Case, actions: list[str]) -> None:
+    """Over a sequence of snapshots, each cycle of one `Scheduler` equals `run_cycle` on
+    that snapshot, whatever came before."""
+    scheduler = Scheduler(case.policy)
+    snapshot, now = case.snapshot, case.now
+    result = scheduler.cycle(snapshot, now)
+    same(result, run_cycle(snapshot, case.policy, now))
+    for n, action in enumerate(actions):
+        snapshot = step(snapshot, result, now, action, n)
+        if action == "later":
+            now = Instant(now + 600.0)
+        result = scheduler.cycle(snapshot, now)
+        same(result, run_cycle(snapshot, case.policy, now))
