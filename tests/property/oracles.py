@@ -23,6 +23,7 @@ from kizuna.scheduling import (
     Job,
     Node,
     NodeState,
+    Preemption,
     Project,
     Quota,
     Reason,
@@ -125,16 +126,21 @@ class Ledger:
 
 def apply(snapshot: Snapshot, result: CycleResult, now: Instant) -> Snapshot:
     """The snapshot after a cycle's decisions took effect at `now`: admitted jobs run,
-    preempted jobs stop after their grace period (or at walltime, if sooner)."""
+    preempted jobs stop after their grace period (or at walltime, if sooner), their GPUs
+    kept for the job they were preempted for (R6)."""
     started = {a.job: a.allocation for a in result.admissions}
-    stops = {p.job: Instant(now + p.grace) for p in result.preemptions}
+    stops = {p.job: p for p in result.preemptions}
     still = [
-        replace(r, stopping_at=Instant(min(stops[r.job.id], end_of(r)))) if r.job.id in stops else r
-        for r in snapshot.running
+        _stopping(r, stops[r.job.id], now) if r.job.id in stops else r for r in snapshot.running
     ]
     fresh = [RunningJob(j, now, started[j.id]) for j in snapshot.pending if j.id in started]
     pending = tuple(j for j in snapshot.pending if j.id not in started)
     return replace(snapshot, running=(*still, *fresh), pending=pending)
+
+
+def _stopping(r: RunningJob, p: Preemption, now: Instant) -> RunningJob:
+    stop = Instant(min(now + p.grace, end_of(r)))
+    return replace(r, stopping_at=stop, stopping_for=p.for_job)
 
 
 def advance(snapshot: Snapshot, now: Instant, later: Instant) -> Snapshot:
@@ -165,14 +171,24 @@ def next_event(snapshot: Snapshot, now: Instant) -> Instant | None:
     return Instant(min(times)) if times else None
 
 
+@dataclass(frozen=True)
+class Run:
+    """How a simulated job fared: when it started, or why it still waited, or whether a job
+    ranked below it when the promise was made came to rank above it and took GPUs first."""
+
+    started: Instant | None = None
+    waiting: Reason | None = None
+    overtaken: bool = False
+
+
 def simulate(
     case: Case, result: CycleResult, job_id: JobId, until: Instant, keep: Iterable[JobId]
-) -> tuple[Instant | None, Reason | None]:
+) -> Run:
     """Run cycles forward from `case` after `result`, every job holding its GPUs until its
-    end bound, with no new submissions and only the pending jobs in `keep`; when is `job_id`
-    admitted (None: not by `until`), and why did it wait last?"""
+    end bound, with no new submissions and only the pending jobs in `keep`, until `job_id`
+    is admitted or `until` has passed."""
     if job_id in result.admitted():
-        return case.now, None
+        return Run(case.now)
     snapshot, now = apply(case.snapshot, result, case.now), case.now
     kept = set(keep)
     snapshot = replace(snapshot, pending=tuple(j for j in snapshot.pending if j.id in kept))
@@ -181,7 +197,16 @@ def simulate(
         snapshot, now = advance(snapshot, now, later), later
         step = run_cycle(snapshot, case.policy, now)
         if job_id in step.admitted():
-            return now, None
+            return Run(now)
+        if _overtaken(step, job_id):
+            return Run(overtaken=True)
         reason = step.reasons.get(job_id)
         snapshot = apply(snapshot, step, now)
-    return None, reason
+    return Run(waiting=reason)
+
+
+def _overtaken(step: CycleResult, job_id: JobId) -> bool:
+    """Did a job the cycle ranked above `job_id` start, or start reclaiming?"""
+    ahead = step.order[: step.order.index(job_id)]
+    acted = step.admitted() | {p.for_job for p in step.preemptions}
+    return any(j in acted for j in ahead)

@@ -362,13 +362,25 @@ def snapshots(draw: Draw, now: Instant = NOW) -> Snapshot:
     types = sorted({n.gpu_type for n in nodes})
     known = project_set(draw, types, profile)
     owners = [*known, GHOST] if draw(st.integers(0, 9)) == 0 else list(known)
+    pending = pending_jobs(draw, types, owners, now, profile)
     return Snapshot(
         nodes=nodes,
-        running=tuple(running_jobs(draw, nodes, owners, now, profile)),
-        pending=tuple(pending_jobs(draw, types, owners, now, profile)),
+        running=tuple(_kept_for(draw, running_jobs(draw, nodes, owners, now, profile), pending)),
+        pending=tuple(pending),
         projects=known,
         reservations=tuple(reservations(draw, nodes, owners, now)),
     )
+
+
+def _kept_for(draw: Draw, running: list[RunningJob], pending: Sequence[Job]) -> list[RunningJob]:
+    """Some stopping jobs were preempted for a pending job of their GPU type, as an earlier
+    cycle's reclaim leaves them: their GPUs are kept for that job (R6)."""
+    out = []
+    for r in running:
+        waiting = [j.id for j in pending if j.gpu_type == r.job.gpu_type]
+        kept = r.stopping_at is not None and waiting and draw(st.booleans())
+        out.append(replace(r, stopping_for=draw(st.sampled_from(waiting))) if kept else r)
+    return out
 
 
 @st.composite

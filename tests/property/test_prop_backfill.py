@@ -8,7 +8,9 @@ comes back into play, the job starts no later than promised. Jobs ranked above i
 not admitted (held back by quota, budget, a reservation) may legitimately overtake it later,
 as may jobs that a policy re-ranks over time (fair-share ages jobs and rescales their size
 factor), so the simulations keep only the reserved job and the jobs ranked below it, under
-policies whose ranking does not change with time.
+policies whose ranking does not change with time. One re-ranking remains: the cycle takes
+jobs within their project's nominal quota first (Q5), and quota freed as jobs end can lift
+a job above the reserved one; a simulation where such a job acts first ends without verdict.
 """
 
 from __future__ import annotations
@@ -89,9 +91,11 @@ def _check_promises_kept(case: Case) -> None:
         if _known_reclaim_bug(case, result, shadow):
             continue
         below = result.order[result.order.index(shadow.job) :]
-        started, reason = simulate(case, result, shadow.job, shadow.start, below)
-        assert started is not None, f"{shadow.job} promised {shadow.start}, waits: {reason}"
-        assert started <= shadow.start
+        run = simulate(case, result, shadow.job, shadow.start, below)
+        if run.overtaken:
+            continue  # re-ranked: quota rule Q5 puts jobs within nominal quota first
+        assert run.started is not None, f"{shadow.job} promised {shadow.start}: {run.waiting}"
+        assert run.started <= shadow.start
 
 
 @settings(max_examples=80, deadline=None)

@@ -30,10 +30,11 @@ ANY_CASE = st.one_of(cases(), reclaim_cases(reserved=True).map(lambda rc: rc.cas
 @settings(max_examples=250, deadline=None)
 @given(ANY_CASE)
 def test_preemption_only_returns_nominal_quota_to_its_owner(case: Case) -> None:
-    """Replayed in the policy's order: every preemption is for a job within its project's
-    nominal quota (R1), and takes a job of another project of the same cohort, of the same
-    GPU type (R2), preemptible, past its minimum runtime, not already stopping (R3), whose
-    project still used more than its nominal quota when the victim was chosen (Q4)."""
+    """Replayed in the order the cycle considered the jobs: every preemption is for a job
+    within its project's nominal quota (R1), and takes a job of another project of the same
+    cohort, of the same GPU type (R2), preemptible, past its minimum runtime, not already
+    stopping (R3), whose project still used more than its nominal quota when the victim was
+    chosen (Q4)."""
     result = run_cycle(case.snapshot, case.policy, case.now)
     if not case.policy.quotas:
         assert not result.preemptions, "reclaim is part of quotas; they are off"

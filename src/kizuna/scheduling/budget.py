@@ -42,6 +42,8 @@ class BudgetBook:
 
     projects: Mapping[ProjectId, Project]
     committed: Commitments
+    version: int = 0
+    """Bumped on every commitment."""
 
     @classmethod
     def of(
@@ -71,16 +73,6 @@ class BudgetBook:
             f" after {gpu_hours(held):,.1f} held by running jobs",
         )
 
-    def allowance(self, types: Iterable[GpuType]) -> dict[tuple[ProjectId, GpuType], float]:
-        """The most GPU-seconds a new job of each budget-limited project may ask for now, per
-        type; absent means no limit. Commitments only grow during a cycle."""
-        out = {}
-        for pid, p in self.projects.items():
-            if p.budgets is not None:
-                for t in types:
-                    out[(pid, t)] = p.budgets.get(t, 0.0) - self.committed[(pid, t)]
-        return out
-
     def saved(self, gpu_type: GpuType) -> BudgetUsage:
         """What is committed for one GPU type now, to be put back by `restore`."""
         return gpu_type, {k: v for k, v in self.committed.items() if k[1] == gpu_type}
@@ -95,4 +87,5 @@ class BudgetBook:
                 del self.committed[key]
 
     def commit(self, job: Job) -> None:
+        self.version += 1
         self.committed[(job.project, job.gpu_type)] += job.gpus * job.walltime

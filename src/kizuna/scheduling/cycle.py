@@ -16,6 +16,7 @@ unchanged, and the same snapshot always gives the same result.
 
 from __future__ import annotations
 
+import heapq
 from collections import defaultdict
 from collections.abc import Container, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -39,7 +40,7 @@ from kizuna.scheduling.decisions import (
 from kizuna.scheduling.model import Job, Reservation, RunningJob, Snapshot
 from kizuna.scheduling.occupancy import Occupancy, TypeOccupancy
 from kizuna.scheduling.policies.base import Policy, SortKey
-from kizuna.scheduling.queue import Queue
+from kizuna.scheduling.queue import Entry, Group, GroupKey, Queue
 from kizuna.scheduling.quota import Fit, QuotaBook, QuotaUsage
 from kizuna.scheduling.reclaim import Cap, Reclaimer
 from kizuna.scheduling.validation import ClusterShape, validate_job
@@ -236,46 +237,67 @@ class _Cycle:
 
     def run(self) -> None:
         """Steps 2-5 in queue order for every job that could act. Jobs that provably decide
-        nothing in their turn are passed over: those their quota or budget refuses as the
-        cycle starts (both only tighten during a cycle), and, once the head of their type
-        holds the line, those too large to fit that cannot reclaim. `explain` later gives
-        each the very reason it would have got in its turn (ADR 0008)."""
-        for phase, key, job in self._candidates():
-            state = self.types.get(job.gpu_type)
-            if (
-                state is not None
-                and job.gpus >= state.closed_above
-                and not (self.policy.backfill and self.quota.within_nominal(job))
-            ):
-                continue
-            self.position = (phase, key)
-            self.seen.add(job.id)
-            outcome = self.consider(job)
-            if outcome is Outcome.ADMITTED or outcome is Outcome.RECLAIMING:
-                self.events[job.id] = outcome
-            if state is not None:
-                state.narrow(self.policy.backfill)
+        nothing in their turn are passed over: those their project's quota or budget already
+        refuses (both only tighten during a cycle), and, once the head of their type holds
+        the line, those too large to fit that cannot reclaim. `explain` later gives each the
+        very reason it would have got in its turn (ADR 0008)."""
+        for phase in (0, 1):  # Q5: within nominal quota first
+            streams = [
+                self._stream(gk, group, phase)
+                for gk, group in self.queue.groups.items()
+                if self._may_act(gk, group, phase)
+            ]
+            for key, job in heapq.merge(*streams, key=_key_of):
+                state = self.types.get(job.gpu_type)
+                if (
+                    state is not None
+                    and job.gpus >= state.closed_above
+                    and not (self.policy.backfill and self.quota.within_nominal(job))
+                ):
+                    continue
+                self.position = (phase, key)
+                self.seen.add(job.id)
+                outcome = self.consider(job)
+                if outcome is Outcome.ADMITTED or outcome is Outcome.RECLAIMING:
+                    self.events[job.id] = outcome
+                if state is not None:
+                    state.narrow(self.policy.backfill)
 
-    def _candidates(self) -> list[tuple[int, SortKey, Job]]:
-        """The jobs quota and budget let through, each with its phase: 0 for jobs within
-        their project's nominal quota as the cycle starts, which go first (Q5), else 1."""
-        quotas, budgets = self.policy.quotas, self.policy.budgets
-        allow = self.quota.allowance(self.types) if quotas else {}
-        left = self.budget.allowance(self.types) if budgets else {}
-        out: list[tuple[int, SortKey, Job]] = []
-        for gk, group in self.queue.groups.items():
-            most = allow.get(gk, 0) if quotas else _NO_LIMIT
-            work = left.get(gk, _NO_LIMIT)
-            if group.least_gpus > most or group.least_work > work:
+    def _stream(self, gk: GroupKey, group: Group, phase: int) -> Iterator[Entry]:
+        """The group's jobs of this phase that its quota and budget may still let through,
+        in queue order; it stops as soon as the books refuse even its smallest job."""
+        room = self.room.get(gk, 0) if self.policy.quotas else 1 << 30
+        books: tuple[int, int] | None = None
+        most, work = 0, 0.0
+        for k, j in group.entries:
+            if (j.gpus <= room) is not (phase == 0):
                 continue
-            room = self.room.get(gk, 0) if quotas else _NO_LIMIT
-            out.extend(
-                (0 if j.gpus <= room else 1, k, j)
-                for k, j in group.entries
-                if j.gpus <= most and j.gpus * j.walltime <= work
-            )
-        out.sort(key=_phase_and_key)
-        return out
+            if books != (self.quota.version, self.budget.version):
+                books = (self.quota.version, self.budget.version)
+                most, work = self._allowed(gk, group)
+                if most < group.least_gpus or work < group.least_work:
+                    return
+            if j.gpus <= most and j.gpus * j.walltime <= work:
+                yield k, j
+
+    def _may_act(self, gk: GroupKey, group: Group, phase: int) -> bool:
+        """Can any job of the group in this phase pass its quota and budget now?"""
+        room = self.room.get(gk, 0) if self.policy.quotas else 1 << 30
+        if phase == 0 and room < group.least_gpus:
+            return False
+        most, work = self._allowed(gk, group)
+        if most < group.least_gpus or work < group.least_work:
+            return False
+        return phase == 0 or most > room
+
+    def _allowed(self, gk: GroupKey, group: Group) -> tuple[int, float]:
+        """The largest gang and the most GPU-seconds a new job of the group may ask now
+        (the budget is not worked out when the quota already refuses every job)."""
+        most = self.quota.allowed(*gk) if self.policy.quotas else 1 << 30
+        if most < group.least_gpus:
+            return most, 0.0
+        left = self.budget.remaining(*gk) if self.policy.budgets else None
+        return most, (_NO_LIMIT if left is None else left)
 
     def effective_order(self) -> list[Job]:
         """The queue as the cycle walks it: jobs within nominal quota first (Q5)."""
@@ -526,8 +548,8 @@ class _Cycle:
         return frozenset(out)
 
 
-def _phase_and_key(candidate: tuple[int, SortKey, Job]) -> Position:
-    return (candidate[0], candidate[1])
+def _key_of(entry: Entry) -> SortKey:
+    return entry[0]
 
 
 def _state(

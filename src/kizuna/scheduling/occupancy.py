@@ -177,6 +177,8 @@ class Occupancy:
         gone_ids = {id(r) for r in gone}
         for key in {(r.job.project, r.job.gpu_type) for r in gone}:
             self.holding[key] = [r for r in self.holding[key] if id(r) not in gone_ids]
+        arrived: defaultdict[tuple[ProjectId, GpuType], list[RunningJob]] = defaultdict(list)
         for r in came:
-            key = (r.job.project, r.job.gpu_type)
-            self.holding[key] = [*self.holding.get(key, ()), r]
+            arrived[(r.job.project, r.job.gpu_type)].append(r)
+        for key, new in arrived.items():
+            self.holding[key] = [*self.holding.get(key, ()), *new]

@@ -30,8 +30,9 @@ class Group:
     """The smallest gang and the smallest GPUs x walltime among them."""
 
     def measure(self) -> None:
-        self.least_gpus = min((j.gpus for _, j in self.entries), default=1 << 30)
-        self.least_work = min((j.gpus * j.walltime for _, j in self.entries), default=float("inf"))
+        jobs = [j for _, j in self.entries]
+        self.least_gpus = min([j.gpus for j in jobs], default=1 << 30)
+        self.least_work = min([j.gpus * j.walltime for j in jobs], default=float("inf"))
 
 
 @dataclass
@@ -54,12 +55,14 @@ class Queue:
         ranks = sorted(range(len(keys)), key=keys.__getitem__)  # stable, like Policy.order
         jobs = [snapshot.pending[i] for i in ranks]
         groups: dict[GroupKey, Group] = {}
+        pending = snapshot.pending
         for i in ranks:
-            job = snapshot.pending[i]
-            group = groups.get((job.project, job.gpu_type))
-            if group is None:
-                group = groups[(job.project, job.gpu_type)] = Group()
-            group.entries.append((keys[i], job))
+            job = pending[i]
+            gk = (job.project, job.gpu_type)
+            if gk in groups:
+                groups[gk].entries.append((keys[i], job))
+            else:
+                groups[gk] = Group([(keys[i], job)])
         for group in groups.values():
             group.measure()
         return cls(

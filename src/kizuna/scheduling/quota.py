@@ -45,6 +45,8 @@ class QuotaBook:
     usage: defaultdict[tuple[ProjectId, GpuType], int]
     cohort_usage: defaultdict[tuple[CohortId, GpuType], int]
     cohort_nominal: Mapping[tuple[CohortId, GpuType], int]
+    version: int = 0
+    """Bumped on every change of usage."""
     terms: dict[tuple[ProjectId, GpuType], tuple[Quota, CohortId | None]] = field(
         default_factory=dict
     )
@@ -83,29 +85,27 @@ class QuotaBook:
 
     def add(self, job: Job, gpus: int) -> None:
         """Count `gpus` more (or fewer, if negative) GPUs in use by `job`'s project."""
+        self.version += 1
         self.usage[(job.project, job.gpu_type)] += gpus
         cohort = self.cohort(job.project)
         if cohort is not None:
             self.cohort_usage[(cohort, job.gpu_type)] += gpus
 
-    def allowance(self, types: Iterable[GpuType]) -> dict[tuple[ProjectId, GpuType], int]:
-        """The largest gang each project's quota admits now, per type (Q1-Q3); absent means
-        none. Usage only grows during a cycle, so a gang refused now stays refused."""
-        out = {}
-        for pid, p in self.projects.items():
-            for t in types:
-                q = p.quotas.get(t, NO_QUOTA)
-                used = self.usage[(pid, t)]
-                best = q.nominal - used
-                if p.cohort is not None and q.borrowing_limit != 0:
-                    cap = q.nominal + q.borrowing_limit - used if q.borrowing_limit else 1 << 30
-                    lend = (
-                        self.cohort_nominal.get((p.cohort, t), 0) - self.cohort_usage[(p.cohort, t)]
-                    )
-                    best = max(best, min(cap, lend))
-                if best > 0:
-                    out[(pid, t)] = best
-        return out
+    def allowed(self, project: ProjectId, gpu_type: GpuType) -> int:
+        """The largest gang the project's quota admits now (Q1-Q3); 0 or less for none.
+        Usage only grows during a cycle, so a gang refused now stays refused."""
+        p = self.projects.get(project)
+        if p is None:
+            return 0
+        q = p.quotas.get(gpu_type, NO_QUOTA)
+        used = self.usage[(project, gpu_type)]
+        best = q.nominal - used
+        if p.cohort is not None and q.borrowing_limit != 0:
+            limit = q.borrowing_limit
+            cap = q.nominal + limit - used if limit is not None else 1 << 30
+            key = (p.cohort, gpu_type)
+            best = max(best, min(cap, self.cohort_nominal.get(key, 0) - self.cohort_usage[key]))
+        return best
 
     def headroom(self) -> dict[tuple[ProjectId, GpuType], int]:
         """GPUs each project may still take within its nominal quota, per type (Q1)."""

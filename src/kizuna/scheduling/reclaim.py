@@ -247,14 +247,18 @@ class Reclaimer:
     def _fit_own(self, ask: _Ask) -> Parts | None:
         """R6 first: a placement on the GPUs released for this job alone, if they suffice."""
         own = {i: n for i, n in ask.own.items() if i not in ask.exclude}
-        if sum(own.values()) < ask.job.gpus:
+        job = ask.job
+        if sum(own.values()) < job.gpus:
             return None
+        if not job.gpus_per_node:  # the tightest single node that holds the gang, if any
+            fits = [(n, i) for i, n in own.items() if n >= job.gpus]
+            if fits:
+                return [(min(fits)[1], job.gpus)]
         usable = [0] * len(self.pool.nodes)
         dom = [0] * len(self.pool.topo.domain_nodes)
         for i, n in own.items():
             usable[i] = n
             dom[self.pool.topo.domain_of[i]] += n
-        job = ask.job
         return place(self.pool.topo, usable, dom, job.gpus, job.gpus_per_node, job.one_domain)
 
     def _fit(self, ask: _Ask, victims: Sequence[RunningJob]) -> Parts | None:

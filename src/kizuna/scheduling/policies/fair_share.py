@@ -60,15 +60,25 @@ class FairShare:
 
         def key(job: Job) -> SortKey:  # the formula of `priority`, unrolled for 50,000 jobs
             age = (at - job.submit_time) * age_rate if age_rate else full_age
-            age = full_age if age > full_age else max(age, 0.0)
-            value = (
-                weighted.get(job.project, 0.0)
-                + age
-                + size_base
-                + max(min(per_gpu.get(job.gpu_type, 0.0) * job.gpus, full_size), -full_size)
-                + min(per_class * max(job.priority.value, 0), full_class)
+            if age > full_age:
+                age = full_age
+            elif age < 0.0:
+                age = 0.0
+            size = per_gpu.get(job.gpu_type, 0.0) * job.gpus
+            if size > full_size:
+                size = full_size
+            elif size < -full_size:
+                size = -full_size
+            klass = per_class * job.priority.value
+            if klass > full_class:
+                klass = full_class
+            elif klass < 0.0:
+                klass = 0.0
+            return (
+                -(weighted.get(job.project, 0.0) + age + size_base + size + klass),
+                job.submit_time,
+                job.id,
             )
-            return (-value, job.submit_time, job.id)
 
         return key
 
