@@ -43,37 +43,42 @@ class Queue:
     pending: tuple[Job, ...]
     keys: list[SortKey]
     jobs: list[Job]
-    members: set[int]
-    """`id()` of every job in `jobs`: an unchanged job is the very same object."""
-    ids: set[JobId]
     groups: dict[GroupKey, Group]
+    _members: set[int] | None = None
+    _ids: set[JobId] | None = None
 
     @classmethod
     def of(cls, policy: Policy, snapshot: Snapshot, now: Instant) -> Queue:
-        key = policy.ordering.key(snapshot, now)
-        keys = [key(j) for j in snapshot.pending]
-        ranks = sorted(range(len(keys)), key=keys.__getitem__)  # stable, like Policy.order
-        jobs = [snapshot.pending[i] for i in ranks]
-        groups: dict[GroupKey, Group] = {}
         pending = snapshot.pending
-        for i in ranks:
-            job = pending[i]
+        keys = list(map(policy.ordering.key(snapshot, now), pending))
+        ranks = sorted(range(len(keys)), key=keys.__getitem__)  # stable, like Policy.order
+        keys = [keys[i] for i in ranks]
+        jobs = [pending[i] for i in ranks]
+        found: dict[GroupKey, list[Entry]] = {}
+        for k, job in zip(keys, jobs, strict=True):
             gk = (job.project, job.gpu_type)
-            if gk in groups:
-                groups[gk].entries.append((keys[i], job))
+            entries = found.get(gk)
+            if entries is None:
+                found[gk] = [(k, job)]
             else:
-                groups[gk] = Group([(keys[i], job)])
+                entries.append((k, job))
+        groups = {gk: Group(entries) for gk, entries in found.items()}
         for group in groups.values():
             group.measure()
-        return cls(
-            policy.ordering.stamp(snapshot, now),
-            snapshot.pending,
-            [keys[i] for i in ranks],
-            jobs,
-            {id(j) for j in jobs},
-            {j.id for j in jobs},
-            groups,
-        )
+        return cls(policy.ordering.stamp(snapshot, now), pending, keys, jobs, groups)
+
+    @property
+    def members(self) -> set[int]:
+        """`id()` of every job in `jobs`: an unchanged job is the very same object."""
+        if self._members is None:
+            self._members = {id(j) for j in self.jobs}
+        return self._members
+
+    @property
+    def ids(self) -> set[JobId]:
+        if self._ids is None:
+            self._ids = {j.id for j in self.jobs}
+        return self._ids
 
     def update(self, policy: Policy, snapshot: Snapshot, now: Instant) -> bool:
         """Bring the queue to `snapshot.pending` by its differences; False when too many
@@ -104,8 +109,9 @@ class Queue:
             self.groups[gk].measure()
             if not self.groups[gk].entries:
                 del self.groups[gk]
-        self.pending, self.keys, self.jobs, self.members = snapshot.pending, keys, jobs, current
-        self.ids = (self.ids - {j.id for j in left}) | {j.id for j in arrived}
+        ids = (self.ids - {j.id for j in left}) | {j.id for j in arrived}
+        self.pending, self.keys, self.jobs = snapshot.pending, keys, jobs
+        self._members, self._ids = current, ids
         return True
 
 

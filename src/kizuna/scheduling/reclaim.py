@@ -214,11 +214,16 @@ class Reclaimer:
                     and self.now - r.start >= r.job.min_runtime
                 ):
                     self.in_cohort.setdefault(home, []).append(r)  # R3
+                    self.of_project.setdefault(r.job.project, []).append(r)
         taken: defaultdict[ProjectId, int] = defaultdict(int)
         out = []
-        for r in self.in_cohort.get(cohort, []):
+        if only is None:
+            listed = self.in_cohort.get(cohort, [])
+        else:  # eligibility is worked out per project: the order across projects is kept later
+            listed = [r for p in sorted(only) for r in self.of_project.get(p, [])]
+        for r in listed:
             victim, project = r.job, r.job.project
-            if r.job.id in self.chosen or (only is not None and project not in only):
+            if r.job.id in self.chosen:
                 continue  # R2
             key = (project, victim.gpu_type)
             in_use = self.quota.usage[key] - self.kept_by[key] - taken[project]
@@ -281,7 +286,7 @@ class Reclaimer:
                 if late and limit is not None:
                     limit[i] += len(indices)
         if limit is not None:
-            usable = [min(u, c) for u, c in zip(usable, limit, strict=True)]
+            usable = list(map(min, usable, limit))
         for i in ask.exclude:
             usable[i] = 0
         if sum(usable) < ask.job.gpus:
@@ -301,6 +306,7 @@ class Reclaimer:
         touched = {v.job.project for v in plan.victims}
         for cohort, listed in self.by_cohort.items():  # only the victims' projects change
             if any(r.job.project in touched for r in listed):
-                keep = {r.job.id for r in listed if r.job.project not in touched}
-                keep |= {r.job.id for r in self._borrowed_in(cohort, touched)}
-                self.by_cohort[cohort] = [r for r in self.in_cohort[cohort] if r.job.id in keep]
+                again = {r.job.id for r in self._borrowed_in(cohort, touched)}
+                self.by_cohort[cohort] = [  # eligibility only shrinks: filter the old list
+                    r for r in listed if r.job.project not in touched or r.job.id in again
+                ]
