@@ -49,7 +49,7 @@ def timed(fn: Callable[[], CycleResult], repeat: int) -> tuple[list[float], list
         start = time.perf_counter()
         result = fn()
         decided.append(time.perf_counter() - start)
-        len(dict(result.reasons))
+        len(dict(result.reasons.items()))
         explained.append(time.perf_counter() - start)
     assert result is not None
     return decided, explained, result
@@ -106,7 +106,7 @@ def main() -> None:
             result = event()
             decided.append(event.elapsed)  # type: ignore[attr-defined]
             start = time.perf_counter()
-            len(dict(result.reasons))
+            len(dict(result.reasons.items()))
             explained.append(event.elapsed + time.perf_counter() - start)  # type: ignore[attr-defined]
         row(table, name, "after one job ends", (decided, explained, result))
         check = run_cycle(later, policy, at)  # the Scheduler must agree with a fresh cycle

@@ -6,7 +6,8 @@ blocks are rewritten from the actual output instead (then read the diff before c
 
     .venv/bin/python docs/check_examples.py docs/scheduling.md [--write]
 
-Exits 1 when a shown output differs, so a test or CI step can call it.
+Exits 1 when a shown output differs, so a test or CI step can call it;
+tests/unit/test_docs_examples.py runs it on every page of docs/ that has examples.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import heapq
 from collections import defaultdict
-from collections.abc import Container, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Container, ItemsView, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import overload
@@ -132,6 +132,9 @@ class _Reasons(Mapping[JobId, Reason]):
     def __getitem__(self, job: JobId) -> Reason:
         return self._done()[job]
 
+    def items(self) -> ItemsView[JobId, Reason]:
+        return self._done().items()
+
     def __iter__(self) -> Iterator[JobId]:
         return iter(self._done())
 
@@ -200,6 +203,9 @@ class _Cycle:
     events: dict[JobId, Outcome] = field(default_factory=dict)
     """Jobs admitted or reclaiming: what `explain` books again."""
     reasons: dict[JobId, Reason] = field(default_factory=dict)
+    quota_said: dict[tuple[ProjectId, GpuType, int], tuple[int, Fit | Reason]] = field(
+        default_factory=dict
+    )
     problems: dict[tuple[GpuType, int, int | None, bool, bool], list[str]] = field(
         default_factory=dict
     )
@@ -340,7 +346,7 @@ class _Cycle:
             self.reasons[job.id] = Reason(ReasonCode.INVALID, "; ".join(problems))
             return Outcome.INVALID
         state = self.types[job.gpu_type]
-        fit = self.quota.check(job) if self.policy.quotas else Fit.NOMINAL  # step 2
+        fit = self._quota_fit(job) if self.policy.quotas else Fit.NOMINAL  # step 2
         if isinstance(fit, Reason):
             return self._wait(job, fit)
         over_budget = self.budget.check(job) if self.policy.budgets else None
@@ -370,6 +376,17 @@ class _Cycle:
         if fit is Fit.NOMINAL and self.policy.quotas and self._reclaim(job, state, exclude):
             return Outcome.RECLAIMING  # step 3
         return self._blocked(job, state, late, exclude)
+
+    def _quota_fit(self, job: Job) -> Fit | Reason:
+        """The quota's answer, shared by jobs of one project, type and size until usage
+        changes: tens of thousands of waiting jobs ask the same question."""
+        asked = (job.project, job.gpu_type, job.gpus)
+        said = self.quota_said.get(asked)
+        if said is not None and said[0] == self.quota.version:
+            return said[1]
+        fit = self.quota.check(job)
+        self.quota_said[asked] = (self.quota.version, fit)
+        return fit
 
     def _wait(self, job: Job, reason: Reason) -> Outcome:  # step 5
         self.reasons[job.id] = reason
