@@ -28,21 +28,23 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from workload import NOW, Scale, snapshot  # noqa: E402
-
-from kizuna.kernel.units import Instant  # noqa: E402
-from kizuna.scheduling import (  # noqa: E402
+from kizuna.kernel.units import Instant
+from kizuna.scheduling import (
     POLICIES,
     CycleResult,
+    Policy,
     Scheduler,
     Snapshot,
     make_policy,
     run_cycle,
 )
-from kizuna.scheduling.testing import end, settle  # noqa: E402
+from kizuna.scheduling.testing import end, settle
+from workload import NOW, Scale, snapshot
 
 
-def timed(fn: Callable[[], CycleResult], repeat: int) -> tuple[list[float], list[float], CycleResult]:
+def timed(
+    fn: Callable[[], CycleResult], repeat: int
+) -> tuple[list[float], list[float], CycleResult]:
     """Seconds for the decisions, and for decisions plus every reason, over `repeat` runs."""
     decided, explained, result = [], [], None
     for _ in range(repeat):
@@ -55,18 +57,43 @@ def timed(fn: Callable[[], CycleResult], repeat: int) -> tuple[list[float], list
     return decided, explained, result
 
 
+Times = tuple[list[float], list[float], CycleResult]
+
+
+def after_one_ends(
+    policy: Policy, settled: Snapshot, later: Snapshot, at: Instant, repeat: int
+) -> Times:
+    """A Scheduler that ran the settled cycle runs the next one, after one job ended."""
+    decided, explained, result = [], [], None
+    for _ in range(repeat):
+        scheduler = Scheduler(policy)
+        scheduler.cycle(settled, NOW)
+        start = time.perf_counter()
+        result = scheduler.cycle(later, at)
+        decided.append(time.perf_counter() - start)
+        len(dict(result.reasons.items()))
+        explained.append(time.perf_counter() - start)
+    assert result is not None
+    return decided, explained, result
+
+
 def first_to_end(snap: Snapshot) -> Snapshot:
     running = min(snap.running, key=lambda r: (r.start + r.job.walltime, r.job.id))
     return end(snap, running.job.id)
 
 
-def row(table: Table, name: str, label: str, times: tuple[list[float], list[float], CycleResult]) -> None:
+def row(
+    table: Table, name: str, label: str, times: tuple[list[float], list[float], CycleResult]
+) -> None:
     decided, explained, result = times
     codes = Counter(r.code.value for r in result.reasons.values()).most_common(2)
     table.add_row(
-        name, label,
-        f"{statistics.median(decided) * 1000:.0f}", f"{statistics.median(explained) * 1000:.0f}",
-        str(len(result.admissions)), str(len(result.preemptions)),
+        name,
+        label,
+        f"{statistics.median(decided) * 1000:.0f}",
+        f"{statistics.median(explained) * 1000:.0f}",
+        str(len(result.admissions)),
+        str(len(result.preemptions)),
         ", ".join(f"{c} {n}" for c, n in codes),
     )
 
@@ -79,38 +106,34 @@ def main() -> None:
     scale = dataclasses.replace(Scale(), pending=args.pending)
     first = snapshot(scale)
     console = Console(width=140)
-    table = Table(title=f"run_cycle: {scale.nodes} nodes, {len(first.running)} running, "
-                  f"{len(first.pending)} pending; median of {args.repeat} "
-                  f"({platform.python_implementation()} {platform.python_version()}, "
-                  f"{platform.machine()})")
-    for column in ("policy", "cycle", "decisions ms", "+ all reasons ms", "admitted",
-                   "preempted", "top reasons"):
+    table = Table(
+        title=f"run_cycle: {scale.nodes} nodes, {len(first.running)} running, "
+        f"{len(first.pending)} pending; median of {args.repeat} "
+        f"({platform.python_implementation()} {platform.python_version()}, "
+        f"{platform.machine()})"
+    )
+    for column in (
+        "policy",
+        "cycle",
+        "decisions ms",
+        "+ all reasons ms",
+        "admitted",
+        "preempted",
+        "top reasons",
+    ):
         table.add_column(column)
     for name in POLICIES:
         policy = make_policy(name, backfill=True, quotas=True, budgets=True)
-        row(table, name, "first", timed(lambda: run_cycle(first, policy, NOW), args.repeat))
+        row(table, name, "first", timed(lambda p=policy: run_cycle(first, p, NOW), args.repeat))
         settled = settle(first, run_cycle(first, policy, NOW), NOW)
         later, at = first_to_end(settled), Instant(NOW + 1)
-        row(table, name, "settled", timed(lambda s=settled: run_cycle(s, policy, NOW), args.repeat))
-
-        def event(settled: Snapshot = settled, later: Snapshot = later, at: Instant = at) -> CycleResult:
-            scheduler = Scheduler(policy)
-            scheduler.cycle(settled, NOW)
-            start = time.perf_counter()
-            result = scheduler.cycle(later, at)
-            event.elapsed = time.perf_counter() - start  # type: ignore[attr-defined]
-            return result
-
-        decided, explained = [], []
-        for _ in range(args.repeat):
-            result = event()
-            decided.append(event.elapsed)  # type: ignore[attr-defined]
-            start = time.perf_counter()
-            len(dict(result.reasons.items()))
-            explained.append(event.elapsed + time.perf_counter() - start)  # type: ignore[attr-defined]
-        row(table, name, "after one job ends", (decided, explained, result))
+        cycle = timed(lambda s=settled, p=policy: run_cycle(s, p, NOW), args.repeat)
+        row(table, name, "settled", cycle)
+        event = after_one_ends(policy, settled, later, at, args.repeat)
+        row(table, name, "after one job ends", event)
         check = run_cycle(later, policy, at)  # the Scheduler must agree with a fresh cycle
-        assert check.admissions == result.admissions and check.preemptions == result.preemptions
+        assert check.admissions == event[2].admissions
+        assert check.preemptions == event[2].preemptions
     console.print(table)
 
 

@@ -36,39 +36,51 @@ class Shadow:
 
 @dataclass
 class Promise:
-    """What the shadow job will need at its start besides GPUs: room in its project's quota,
-    in its cohort's lendable quota when it will borrow, and in its award budget. Jobs that
-    start after the promise was made may not use that room (ADR 0006, rule B2)."""
+    """What the shadow job needs besides GPUs (rule B2): that it still passes its quota in
+    every later cycle until its start, that its quota (and its cohort's lendable quota when
+    it borrows) has room for it at its start, and that its award budget covers it. Jobs
+    that start after the promise was made may not take that room (ADR 0006)."""
 
     project: ProjectId | None
     cohort: CohortId | None
-    project_room: float
+    """Set when the shadow job borrows: then borrowing jobs of the cohort share its room."""
+    project_now: float
+    """GPUs that jobs of the project starting now may take without making it fail quota."""
+    cohort_now: float
+    """The same for borrowing jobs of the cohort."""
+    project_then: float
     """GPUs that jobs of the project still running at the promised start may take."""
-    cohort_room: float
-    """GPUs that jobs of the cohort still running at the promised start may take."""
-    budget_room: float
+    cohort_then: float
+    """The same for borrowing jobs of the cohort."""
+    budget: float
     """GPU-seconds that any new job of the project may still commit."""
     quota: QuotaBook | None
 
     @classmethod
     def none(cls) -> Promise:
-        return cls(None, None, _ANY, _ANY, _ANY, None)
+        return cls(None, None, _ANY, _ANY, _ANY, _ANY, _ANY, None)
 
-    def allows(self, job: Job, late: bool) -> bool:
-        mine = job.project == self.project
-        if mine and job.gpus * job.walltime > self.budget_room:
-            return False
-        if late and mine and job.gpus > self.project_room:
-            return False
-        return not (late and self._in_cohort(job) and job.gpus > self.cohort_room)
+    def refusal(self, job: Job, late: bool, borrows: bool) -> str | None:
+        """What starting `job` now would take from the promise, or None if nothing."""
+        mine, ours = job.project == self.project, borrows and self._in_cohort(job)
+        if mine and job.gpus * job.walltime > self.budget:
+            return f"the award budget of project {self.project}"
+        if mine and job.gpus > min(self.project_now, self.project_then if late else _ANY):
+            return f"the quota of project {self.project}"
+        if ours and job.gpus > min(self.cohort_now, self.cohort_then if late else _ANY):
+            return f"the quota cohort {self.cohort} can lend"
+        return None
 
-    def book(self, job: Job, late: bool) -> None:
+    def book(self, job: Job, late: bool, borrows: bool) -> None:
         if job.project == self.project:
-            self.budget_room -= job.gpus * job.walltime
+            self.budget -= job.gpus * job.walltime
+            self.project_now -= job.gpus
             if late:
-                self.project_room -= job.gpus
-        if late and self._in_cohort(job):
-            self.cohort_room -= job.gpus
+                self.project_then -= job.gpus
+        if borrows and self._in_cohort(job):
+            self.cohort_now -= job.gpus
+            if late:
+                self.cohort_then -= job.gpus
 
     def _in_cohort(self, job: Job) -> bool:
         return (

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import overload
 
-from kizuna.kernel.ids import GpuType, JobId, ProjectId
+from kizuna.kernel.ids import CohortId, GpuType, JobId, ProjectId
 from kizuna.kernel.units import Instant
 from kizuna.scheduling import reasons
 from kizuna.scheduling.backfill import Promise, Release, Shadow, find_shadow, free_at
@@ -358,11 +358,14 @@ class _Cycle:
         late = shadow is not None and self.now + job.walltime > shadow.start
         exclude = self._excluded(job, state, self.now)
         parts = state.pool.view_for(late).find(job.gpus, job.gpus_per_node, job.one_domain, exclude)
-        if parts is not None and shadow is not None and not state.promise.allows(job, late):
-            return self._wait(job, reasons.backfill(job, shadow.job, shadow.start, self.now))
+        borrows = fit is Fit.BORROWING
+        if parts is not None and shadow is not None:
+            taken = state.promise.refusal(job, late, borrows)
+            if taken is not None:
+                return self._wait(job, reasons.kept(job, shadow.job, shadow.start, self.now, taken))
         if parts is not None:
             if shadow is not None:
-                state.promise.book(job, late)
+                state.promise.book(job, late, borrows)
             allocation = state.pool.take(parts, late)
             end = Instant(self.now + job.walltime)
             state.releases.extend((end, i, n, job.id) for i, n in parts)
@@ -484,31 +487,43 @@ class _Cycle:
 
     def _hold_line(self, state: _TypeState, shadow: Shadow, counted: bool) -> None:
         """Step 4: the promise to the highest blocked job, in GPUs (the slack of each node),
-        and in the quota and budget it will need at its promised start (ADR 0006)."""
+        and in the quota and budget it will need until and at its promised start (ADR 0006,
+        rule B2)."""
         state.shadow = shadow
         state.pool.reserve_late(list(shadow.slack))
         head, t = shadow.job, shadow.job.gpu_type
-        need = 0 if counted else head.gpus  # a reclaiming head already counts as in use
-        quota = self.quota.quota(head.project, t)
-        cohort = self.quota.cohort(head.project)
-        mine = self._held_at(state, shadow.start, {head.project}) + need
-        room: float = quota.nominal - mine
-        cohort_room = _NO_LIMIT
-        if room < 0 and self.policy.quotas:  # the head borrows at its start: the cohort lends
-            limit = quota.borrowing_limit
-            room = (quota.nominal + limit - mine) if limit is not None else _NO_LIMIT
-            members = {p.id for p in self.snapshot.projects.values() if p.cohort == cohort}
-            pool_size = self.quota.cohort_nominal.get((cohort, t), 0) if cohort else 0
-            cohort_room = pool_size - self._held_at(state, shadow.start, members) - need
+        rooms: tuple[CohortId | None, float, float, float, float]
+        if not self.policy.quotas:
+            rooms = (None, _NO_LIMIT, _NO_LIMIT, _NO_LIMIT, _NO_LIMIT)
+        else:
+            rooms = self._quota_rooms(state, shadow, 0 if counted else head.gpus)
         left = self.budget.remaining(head.project, t) if self.policy.budgets else None
-        budget_room = _NO_LIMIT if left is None else left - head.gpus * head.walltime
-        state.promise = Promise(
-            head.project,
-            cohort if cohort_room != _NO_LIMIT else None,
-            room if self.policy.quotas else _NO_LIMIT,
-            cohort_room,
-            budget_room,
-            self.quota,
+        budget = _NO_LIMIT if left is None else left - head.gpus * head.walltime
+        state.promise = Promise(head.project, rooms[0], *rooms[1:], budget, self.quota)
+
+    def _quota_rooms(
+        self, state: _TypeState, shadow: Shadow, need: int
+    ) -> tuple[CohortId | None, float, float, float, float]:
+        """(cohort if the head borrows; project room now; cohort room now; project room at
+        the start; cohort room at the start). `need` is what the head adds when it starts."""
+        head, t = shadow.job, shadow.job.gpu_type
+        quota, cohort = self.quota.quota(head.project, t), self.quota.cohort(head.project)
+        used = self.quota.usage[(head.project, t)] + need
+        then = self._held_at(state, shadow.start, {head.project}) + need
+        if used <= quota.nominal:  # within nominal now: keep it so (Q1)
+            return None, quota.nominal - used, _NO_LIMIT, quota.nominal - then, _NO_LIMIT
+        limit = quota.borrowing_limit
+        top = quota.nominal + limit if limit is not None else _NO_LIMIT
+        members = {p.id for p in self.snapshot.projects.values() if p.cohort == cohort}
+        pool = self.quota.cohort_nominal.get((cohort, t), 0) if cohort is not None else 0
+        lent_now = self.quota.cohort_usage[(cohort, t)] if cohort is not None else 0
+        lent_then = self._held_at(state, shadow.start, members)
+        return (
+            cohort,
+            top - used,
+            pool - lent_now - need,
+            top - then,
+            pool - lent_then - need,
         )
 
     def _held_at(self, state: _TypeState, at: Instant, projects: set[ProjectId]) -> int:

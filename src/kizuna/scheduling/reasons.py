@@ -51,6 +51,14 @@ def backfill(job: Job, head: Job, start: Instant, now: Instant) -> Reason:
     )
 
 
+def kept(job: Job, head: Job, start: Instant, now: Instant, what: str) -> Reason:
+    """For a job that fits now but would take what the shadow job needs at its start."""
+    return Reason(
+        ReasonCode.BACKFILL,
+        f"fits now, but {what} is kept for job {head.id}, promised to start {when(start, now)}",
+    )
+
+
 def reserved(job: Job, start: Instant | None, now: Instant) -> Reason:
     text = (
         f"the free {job.gpu_type} are held by another project's reservation;"
