@@ -5,8 +5,9 @@ The loop, as cited below:
     the GPUs held since the previous instant;
  E2 apply every event due then: arrivals join the queue, ends free their GPUs, preemption
     stops free theirs and requeue the job with the work it had checkpointed;
- E3 if jobs are pending, build a `Snapshot` and call `run_cycle`: the very function the live
-    service calls, which is never told that time is simulated;
+ E3 if jobs are pending, build a `Snapshot` and run a cycle through a `Scheduler` (exactly
+    what `run_cycle` gives): the very code the live service runs, never told that time is
+    simulated;
  E4 apply its decisions: an admitted job starts now and ends at start + min(work left,
     walltime); a preempted job keeps its GPUs until now + grace, then stops.
 
@@ -25,7 +26,7 @@ from dataclasses import dataclass, replace
 from kizuna.kernel.errors import InvalidRequest
 from kizuna.kernel.ids import JobId, ProjectId
 from kizuna.kernel.units import HOUR, MINUTE, GpuSeconds, Instant, Seconds
-from kizuna.scheduling import Admission, CycleResult, Policy, Preemption, run_cycle
+from kizuna.scheduling import Admission, CycleResult, Policy, Preemption, Scheduler
 from kizuna.scheduling.fair_share import charge
 from kizuna.scheduling.model import Job, Project, RunningJob, Snapshot, UsageRecord
 from kizuna.simulation.clock import SimClock
@@ -116,6 +117,8 @@ class _Replay:
     ) -> None:
         self.workload = workload
         self.policy = policy
+        self.scheduler = Scheduler(policy)
+        """The live loop's own cycle runner: the same decisions as `run_cycle`, kept warm."""
         self.checkpoint_interval = checkpoint_interval
         self.half_life = half_life
         self.on_cycle = on_cycle
@@ -209,7 +212,7 @@ class _Replay:
             tuple(self.pending.values()),
             self._projects(),
         )
-        result = run_cycle(snapshot, self.policy, now)
+        result = self.scheduler.cycle(snapshot, now)
         self.cycles += 1
         if self.on_cycle is not None:
             self.on_cycle(now, snapshot, result)
@@ -238,7 +241,7 @@ class _Replay:
         (work done or walltime), that end stands and no stop is scheduled."""
         active = self.active[preemption.job]
         stop = Instant(now + preemption.grace)
-        active.running = replace(active.running, stopping_at=stop)
+        active.running = replace(active.running, stopping_at=stop, stopping_for=preemption.for_job)
         if stop < active.end:
             self.queue.push(stop, _Release(preemption.job, active.run, True), URGENT)
 
