@@ -22,6 +22,7 @@ from kizuna.scheduling.model import (
     Snapshot,
 )
 from kizuna.scheduling.policies import POLICIES, Policy, make_policy
+from kizuna.scheduling.reservations import plan_reservation
 from kizuna.scheduling.scheduler import Scheduler
 from kizuna.scheduling.validation import ClusterShape, validate_job
 
@@ -47,6 +48,7 @@ __all__ = [
     "ShadowReservation",
     "Snapshot",
     "make_policy",
+    "plan_reservation",
     "run_cycle",
     "validate_job",
 ]
