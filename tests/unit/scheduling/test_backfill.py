@@ -18,7 +18,7 @@ from kizuna.scheduling import (
     make_policy,
     run_cycle,
 )
-from kizuna.scheduling.testing import job, nodes, running
+from kizuna.scheduling.testing import job, nodes, project, projects, running
 
 BUSY_UNTIL = 1000.0
 
@@ -140,3 +140,38 @@ def test_jobs_admitted_earlier_in_the_cycle_count_towards_the_shadow(
     assert outcome(result, "first") == "admitted"
     assert result.reasons[JobId("head")].earliest_start == BUSY_UNTIL
     assert outcome(result, "long") == expected
+
+
+@pytest.mark.parametrize(
+    ("who", "budget", "kept"),
+    [
+        pytest.param("p1", None, "the quota of project p1", id="own-project-quota"),
+        pytest.param("p2", None, None, id="other-project-backfills"),
+        pytest.param("p2", 16 * 1000.0 + 100.0, None, id="budget-of-others-untouched"),
+    ],
+)
+def test_promise_keeps_the_heads_quota_for_it(
+    who: str, budget: float | None, kept: str | None
+) -> None:
+    """The head's project may not start a short job with the quota the head needs (rule B2);
+    another project's short job backfills as usual."""
+    budgets = {"H100": budget} if budget is not None else None
+    tenants = projects(
+        project("p1", quotas={"H100": (16, 0)}, budgets=budgets),
+        project("p2", quotas={"H100": (16, 0)}),
+        project("p3", quotas={"H100": (8, 0)}),
+    )
+    busy = running(job("r", project="p3", walltime=1000.0), 0.0, {"h100-0000": range(8)})
+    pending = (
+        job("head", gpus=16, submit=0, walltime=1000.0),
+        job("short", project=who, walltime=500.0, submit=1),
+    )
+    result = run_cycle(
+        Snapshot(nodes(2), (busy,), pending, tenants), make_policy("fifo"), Instant(0.0)
+    )
+    if kept is None:
+        assert result.admitted() == {"short"}
+    else:
+        got = result.reasons[JobId("short")]
+        assert got.code is ReasonCode.BACKFILL
+        assert f"{kept} is kept for job head" in got.message

@@ -238,12 +238,18 @@ def test_registry_holds_the_documented_policies() -> None:
 @pytest.mark.parametrize("backfill", [True, False], ids=["backfill-on", "backfill-off"])
 @pytest.mark.parametrize("name", sorted(POLICIES))
 def test_every_policy_runs_with_every_switch(name: str, backfill: bool, quotas: bool) -> None:
-    """A 16-GPU head waits for a busy node; a short 8-GPU job backfills only if backfill is on."""
+    """A 16-GPU head waits for a busy node; a short 8-GPU job of another project backfills
+    only if backfill is on (one of the head's own project would take the quota kept for it)."""
     tenants = projects(
-        project("p1", quotas={"H100": (16, 0)}), project("p2", quotas={"H100": (8, 0)})
+        project("p1", quotas={"H100": (16, 0)}),
+        project("p2", quotas={"H100": (8, 0)}),
+        project("p3", quotas={"H100": (8, 0)}),
     )
     busy = running(job("r", project="p2", walltime=1000.0), 0.0, {"h100-0000": range(8)})
-    pending = (job("head", gpus=16, submit=0), job("short", walltime=500.0, submit=1))
+    pending = (
+        job("head", gpus=16, submit=0),
+        job("short", project="p3", walltime=500.0, submit=1),
+    )
     snapshot = Snapshot(nodes(2), (busy,), pending, tenants)
     policy = make_policy(name, backfill=backfill, quotas=quotas)
     assert (policy.name, policy.backfill, policy.quotas) == (name, backfill, quotas)
