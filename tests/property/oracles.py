@@ -27,6 +27,7 @@ from kizuna.scheduling import (
     Project,
     Quota,
     Reason,
+    ReasonCode,
     Reservation,
     RunningJob,
     Snapshot,
@@ -206,7 +207,13 @@ def simulate(
 
 
 def _overtaken(step: CycleResult, job_id: JobId) -> bool:
-    """Did a job the cycle ranked above `job_id` start, or start reclaiming?"""
+    """Did a job the cycle ranked above `job_id` start, start reclaiming, or take the line
+    (the promise of its GPU type)?"""
     ahead = step.order[: step.order.index(job_id)]
-    acted = step.admitted() | {p.for_job for p in step.preemptions}
-    return any(j in acted for j in ahead)
+    lined = step.admitted() | {s.job for s in step.shadows}
+    return any(j in lined or _reclaiming(step, j) for j in ahead)
+
+
+def _reclaiming(step: CycleResult, job_id: JobId) -> bool:
+    reason = step.reasons.get(job_id)
+    return reason is not None and reason.code is ReasonCode.RECLAIMING

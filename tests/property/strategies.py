@@ -422,11 +422,15 @@ def with_policy(case: Case, **switches: bool) -> Case:
 
 # -- a reclaim scenario -------------------------------------------------------------------------
 
-OWNER, BORROWER, OTHER, HERO = "owner", "borrower", "other", "hero"
+OWNER, BORROWER, OTHER, HERO, LENDER = "owner", "borrower", "other", "hero", "lender"
 HOLDERS = st.sampled_from(("free", BORROWER, OWNER, OTHER, BORROWER))
 """Who holds one GPU in a reclaim scenario."""
-OWNER_QUOTAS = _table((0, 1, 4), (None, 0, 4), (None, "c"))
+OWNER_QUOTAS = _table((0, 1, 4), (None, 0, 4, None), (None, "c"))
 """Owner's nominal quota beyond what it needs, its borrowing limit, the other's cohort."""
+SHORTFALLS = st.sampled_from((0, 1, 2, 4))
+"""GPUs the owner's nominal quota falls short of what it needs (when allowed to)."""
+LENDINGS = st.sampled_from((0, 8, 32))
+"""Nominal quota of an idle project of the cohort: what the cohort has left to lend."""
 GRACES = st.sampled_from((0.0, 60.0, 300.0))
 
 
@@ -439,12 +443,14 @@ class ReclaimCase:
 
 
 @st.composite
-def reclaim_cases(draw: Draw, reserved: bool = False) -> ReclaimCase:
+def reclaim_cases(draw: Draw, reserved: bool = False, beyond: bool = False) -> ReclaimCase:
     """Every GPU is free or held by the owner, by a project that is not borrowing, or by
     preemptible jobs (past their minimum runtime) of a borrower with nominal quota 0 in the
-    owner's cohort; the owner's pending job fits its nominal quota and would fit the cluster
-    if the borrower held nothing. With `reserved`, a third project also holds a reservation
-    of some nodes (so the owner may not get everything back at once)."""
+    owner's cohort (where an idle project may lend more); the owner's pending job fits its
+    nominal quota and would fit the cluster if the borrower held nothing. With `reserved`, a
+    third project also holds a reservation of some nodes (so the owner may not get everything
+    back at once); with `beyond`, the owner's nominal quota is sometimes too small for the
+    job, which then may not reclaim."""
     nodes = [replace(n, state=NodeState.UP) for n in type_nodes(draw, "H100", MIXED)]
     holder = {n.id: [draw(HOLDERS) for _ in range(n.gpus)] for n in nodes}
     jobs = _holdings(draw, nodes, holder)
@@ -452,10 +458,13 @@ def reclaim_cases(draw: Draw, reserved: bool = False) -> ReclaimCase:
     wanted = _request_within(draw, nodes, free)
     used = {p: sum(r.job.gpus for r in jobs if r.job.project == p) for p in (OWNER, OTHER)}
     spare, limit, other_cohort = draw(OWNER_QUOTAS)
+    spare -= draw(SHORTFALLS) if beyond else 0
+    nominal = max(0, used[OWNER] + wanted.gpus + spare)
     owners = projects(
-        project(OWNER, {"H100": (used[OWNER] + wanted.gpus + spare, limit)}, "c"),
+        project(OWNER, {"H100": (nominal, limit)}, "c"),
         project(BORROWER, {"H100": (0, None)}, "c"),
         project(OTHER, {"H100": (used[OTHER], 0)}, other_cohort),
+        project(LENDER, {"H100": (draw(LENDINGS), 0)}, "c"),
     )
     held = tuple(reservations(draw, nodes, [HERO], NOW)) if reserved else ()
     snapshot = Snapshot(tuple(nodes), tuple(jobs), (wanted,), owners, held)

@@ -23,7 +23,6 @@ from kizuna.kernel.units import Instant
 from kizuna.scheduling import (
     Allocation,
     CycleResult,
-    ReasonCode,
     ShadowReservation,
     Snapshot,
     make_policy,
@@ -57,18 +56,6 @@ def _fits_at_promise(case: Case, result: CycleResult, shadow: ShadowReservation)
     return fits(job, case.snapshot.nodes, free)
 
 
-def _known_reclaim_bug(case: Case, result: CycleResult, shadow: ShadowReservation) -> bool:
-    """Reported core bug, shown by test_prop_reclaim's
-    `test_victims_hold_gpus_the_reclaiming_job_may_use`: reclaim checks reservations at `now`
-    rather than at the start it promises, so a reclaiming job whose reservation exclusions
-    differ between the two instants may be promised reserved nodes. Such promises are left to
-    that test; drop this filter once the bug is fixed."""
-    if result.reasons[shadow.job].code is not ReasonCode.RECLAIMING:
-        return False
-    job, held = case.job(shadow.job), case.snapshot.reservations
-    return excluded(job, held, case.now) != excluded(job, held, shadow.start)
-
-
 @settings(max_examples=250, deadline=None)
 @given(cases())
 def test_the_promised_start_has_room_for_the_reserved_job(case: Case) -> None:
@@ -81,15 +68,13 @@ def test_the_promised_start_has_room_for_the_reserved_job(case: Case) -> None:
         assert job.gpu_type == shadow.gpu_type
         assert shadow.job not in result.admitted()
         assert shadow.start >= case.now
-        if not _known_reclaim_bug(case, result, shadow):
-            assert _fits_at_promise(case, result, shadow), (shadow, result.admissions)
+        assert _fits_at_promise(case, result, shadow), (shadow, result.admissions)
 
 
 def _check_promises_kept(case: Case) -> None:
+    """Each promise of the cycle holds when simulated forward (see the module docstring)."""
     result = run_cycle(case.snapshot, case.policy, case.now)
     for shadow in result.shadows:
-        if _known_reclaim_bug(case, result, shadow):
-            continue
         below = result.order[result.order.index(shadow.job) :]
         run = simulate(case, result, shadow.job, shadow.start, below)
         if run.overtaken:
@@ -98,7 +83,7 @@ def _check_promises_kept(case: Case) -> None:
         assert run.started <= shadow.start
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(cases(STATIC_ORDER))
 def test_backfill_never_delays_the_reserved_job_for_gpus(case: Case) -> None:
     """Quotas and budgets off: run the cycle, then later cycles at every instant a job ends
@@ -122,8 +107,34 @@ def _quota_taken_by_backfill() -> Case:
     return Case(snapshot, make_policy("fifo", budgets=False), NOW)
 
 
-@settings(max_examples=80, deadline=None)
+def _cohort_borrowed_by_backfill() -> Case:
+    """J (p, 8 GPUs as one node, 1 h; p has nominal 0 and a budget of exactly 8 GPU-hours)
+    borrows from cohort c (nominal 16, q holds 8) and is promised node 0 in 1 h. B (q, 4
+    GPUs, 30 min) borrows the cohort's last idle quota and is backfilled, as it ends before
+    J's start. K (p, 1 GPU, 30 min) is rightly refused: J's budget is kept. But at +10 min
+    (job y ends) J is checked against the cohort again, B still holds its share, J gets
+    COHORT and with it loses its promise; K is admitted and spends 0.5 GPU-hour of p's
+    budget; at +1 h J needs 8 GPU-hours, 7.5 are left: J waits for good (BUDGET)."""
+    ps = projects(
+        project("p", {"H100": (0, None)}, "c", budgets={"H100": 8 * 3600.0}),
+        project("q", {"H100": (8, None)}, "c"),
+        project("r", {"H100": (8, None)}, "c"),
+        project("o", {"H100": (8, 0)}),
+    )
+    x = running(job("x", 8, "q", walltime=7200), NOW - 3600, {"h100-0000": range(8)})
+    y = running(job("y", 1, "o", walltime=4200), NOW - 3600, {"small-0000": (0,)})
+    pending = (
+        job("J", 8, "p", per_node=8, submit=0, walltime=3600),
+        job("B", 4, "q", submit=1, walltime=1800),
+        job("K", 1, "p", submit=2, walltime=1800),
+    )
+    cluster = nodes(1) + nodes(1, gpus=4, prefix="mid") + nodes(1, gpus=2, prefix="small")
+    return Case(Snapshot(cluster, (x, y), pending, ps), make_policy("fifo"), NOW)
+
+
+@settings(max_examples=150, deadline=None)
 @example(case=_quota_taken_by_backfill())
+@example(case=_cohort_borrowed_by_backfill())
 @given(cases(STATIC_ORDER))
 def test_backfill_never_delays_the_reserved_job_for_quota_or_budget(case: Case) -> None:
     """As above with quotas and budgets on: a backfilled job must not take the quota, the

@@ -24,7 +24,7 @@ from kizuna.scheduling import (
 )
 from kizuna.scheduling.testing import job, nodes, project, projects, running
 
-ANY_CASE = st.one_of(cases(), reclaim_cases(reserved=True).map(lambda rc: rc.case))
+ANY_CASE = st.one_of(cases(), reclaim_cases(reserved=True, beyond=True).map(lambda rc: rc.case))
 
 
 @settings(max_examples=250, deadline=None)

@@ -79,6 +79,7 @@ class BudgetBook:
 
     def restore(self, saved: BudgetUsage) -> None:
         """Put back what `saved` saved; what was not worked out then is worked out anew."""
+        self.version += 1
         gpu_type, then = saved
         for key in [k for k in self.committed if k[1] == gpu_type]:
             if key in then:

@@ -128,6 +128,7 @@ class QuotaBook:
         return gpu_type, mine, ours
 
     def restore(self, saved: QuotaUsage) -> None:
+        self.version += 1
         gpu_type, mine, ours = saved
         for key in [k for k in self.usage if k[1] == gpu_type]:
             self.usage[key] = mine.get(key, 0)
