@@ -20,8 +20,8 @@ from kizuna.scheduling.model import Job
 from kizuna.scheduling.placement import Parts, place
 from kizuna.scheduling.quota import QuotaBook
 
-Release = tuple[Instant, int, int]
-"""(instant, node index, GPUs): GPUs a running job returns by that instant at the latest."""
+Release = tuple[Instant, int, int, str]
+"""(instant, node index, GPUs, job id): GPUs a job returns by that instant at the latest."""
 
 
 @dataclass(frozen=True)
@@ -140,7 +140,7 @@ def _instants(
     first = out[0][0]
     for at in opens:
         if at > first:
-            done = bisect_right(releases, (at, 1 << 62, 0))
+            done = bisect_right(releases, (at, 1 << 62, 0, ""))
             out.append((at, done))
     return sorted(out)
 
@@ -153,12 +153,12 @@ def _cut_points(releases: Sequence[Release]) -> list[int]:
 
 def free_at(pool: Pool, releases: Sequence[Release], at: Instant) -> list[int]:
     """GPUs per node free at `at` if running jobs end at their bounds (`releases` sorted)."""
-    return _usable_at(pool, releases, bisect_right(releases, (at, 1 << 62, 0)))
+    return _usable_at(pool, releases, bisect_right(releases, (at, 1 << 62, 0, "")))
 
 
 def _usable_at(pool: Pool, releases: Sequence[Release], count: int) -> list[int]:
     usable = list(pool.now.usable)
-    for _, i, n in releases[:count]:
+    for _, i, n, _ in releases[:count]:
         if pool.schedulable[i]:
             usable[i] += n
     return usable

@@ -196,8 +196,8 @@ class _Cycle:
     position: Position = (0, ())
     """The position of the job being considered."""
     _admitted_jobs: list[Job] = field(default_factory=list)
-    """Admitted since `_owners` last looked."""
-    _owner_of: dict[JobId, ProjectId] | None = None
+    holding: Mapping[tuple[ProjectId, GpuType], list[RunningJob]] = field(default_factory=dict)
+    """Running jobs per (project, type), from the occupancy."""
     seen: set[JobId] = field(default_factory=set)
     """Jobs considered in their turn; the others are explained later."""
     events: dict[JobId, Outcome] = field(default_factory=dict)
@@ -233,6 +233,7 @@ class _Cycle:
             occupancy.cluster,
             occupancy.up,
             quota.headroom() if policy.quotas else {},
+            holding=occupancy.holding,
         )
 
     @property
@@ -310,8 +311,10 @@ class _Cycle:
         if not self.policy.quotas:
             return list(self.queue.jobs)
         room = self.room
-        first = [j for j in self.queue.jobs if j.gpus <= room.get((j.project, j.gpu_type), 0)]
-        rest = [j for j in self.queue.jobs if j.gpus > room.get((j.project, j.gpu_type), 0)]
+        first: list[Job] = []
+        rest: list[Job] = []
+        for j in self.queue.jobs:
+            (first if j.gpus <= room.get((j.project, j.gpu_type), 0) else rest).append(j)
         return first + rest
 
     def explain(self) -> None:
@@ -326,10 +329,16 @@ class _Cycle:
             if state is not None and state.books_at_start is not None:
                 self.quota.restore(state.books_at_start[0])
                 self.budget.restore(state.books_at_start[1])
+            seen, events, quotas = self.seen, self.events, self.policy.quotas
             for job in jobs:
-                if job.id not in self.seen:
+                if job.id not in seen:
+                    if quotas and not self._problems(job):
+                        fit = self._quota_fit(job)  # the common case, without `consider`
+                        if isinstance(fit, Reason):
+                            self.reasons[job.id] = fit
+                            continue
                     self.consider(job)
-                elif (outcome := self.events.get(job.id)) is not None:
+                elif (outcome := events.get(job.id)) is not None:
                     self._replay(outcome, job)
 
     def _replay(self, outcome: Outcome, job: Job) -> None:
@@ -527,23 +536,21 @@ class _Cycle:
         )
 
     def _held_at(self, state: _TypeState, at: Instant, projects: set[ProjectId]) -> int:
-        """GPUs of this type these projects will still hold at `at`, as far as is known now."""
+        """GPUs of this type these projects will still hold at `at`, as far as is known now:
+        running jobs until their end bound (this cycle's victims until their grace ends),
+        jobs admitted this cycle until their walltime ends."""
         t = state.pool.nodes[0].gpu_type
         held = sum(self.quota.usage[(p, t)] for p in projects)
-        owners = self._owners()
         stops = state.stops
-        for end, _, n, jid in state.releases:
-            if owners.get(jid) in projects and min(end, stops.get(jid, end)) <= at:
-                held -= n
+        for p in projects:
+            for r in self.holding.get((p, t), ()):
+                end = r.end_bound
+                if min(end, stops.get(r.job.id, end)) <= at:
+                    held -= r.job.gpus
+        for job in self._admitted_jobs:
+            if job.gpu_type == t and job.project in projects and self.now + job.walltime <= at:
+                held -= job.gpus
         return held
-
-    def _owners(self) -> dict[JobId, ProjectId]:
-        """The project of every running job and of every job admitted so far this cycle."""
-        if self._owner_of is None:
-            self._owner_of = {r.job.id: r.job.project for r in self.snapshot.running}
-        self._owner_of.update((j.id, j.project) for j in self._admitted_jobs)
-        self._admitted_jobs.clear()
-        return self._owner_of
 
     def _shadow(self, job: Job, state: _TypeState, exclude: frozenset[int]) -> Shadow | None:
         key = (job.gpus_per_node or 0, job.one_domain)
@@ -562,8 +569,10 @@ class _Cycle:
         """When running jobs give their GPUs back to `job` at the latest: this cycle's victims
         early; GPUs kept for another waiting job never (R6)."""
         stops, owner_of = state.stops, state.owner_of
+        if not stops and not owner_of:
+            return sorted(state.releases)  # running jobs' are sorted; this cycle's are few
         return sorted(
-            (min(at, stops[jid]) if jid in stops else at, i, n)
+            (min(at, stops[jid]) if jid in stops else at, i, n, jid)
             for at, i, n, jid in state.releases
             if owner_of.get(jid, job.id) == job.id
         )

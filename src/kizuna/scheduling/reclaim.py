@@ -304,6 +304,8 @@ class Reclaimer:
             self.kept_by[(victim.job.project, victim.job.gpu_type)] += victim.job.gpus
             on_victim(victim)
         touched = {v.job.project for v in plan.victims}
+        if not touched:
+            return
         for cohort, listed in self.by_cohort.items():  # only the victims' projects change
             if any(r.job.project in touched for r in listed):
                 again = {r.job.id for r in self._borrowed_in(cohort, touched)}
