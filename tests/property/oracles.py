@@ -2,7 +2,7 @@
 
 `fits` decides by counting whether a gang can be placed at all (placement is complete for the
 shapes Kizuna offers: a total count, N nodes x G, either within one NVLink domain or not).
-`Ledger` replays a cycle's decisions in the order the policy considered the jobs, so quota
+`Ledger` replays a cycle's decisions in the order the cycle considered the jobs, so quota
 rules can be checked at the moment each decision was taken. `simulate` runs the core forward
 in time, ending every job at its end bound, to see whether a promise is kept.
 """

@@ -67,7 +67,7 @@ def _same_shape_valid_then_malformed(malformed_first: bool) -> Case:
 @example(case=_zero_gpu_job_under_fair_share())
 @example(case=_same_shape_valid_then_malformed(malformed_first=False))
 @example(case=_same_shape_valid_then_malformed(malformed_first=True))
-@given(cases(known_bugs=True))
+@given(cases())
 def test_jobs_validation_rejects_are_invalid_and_never_admitted(case: Case) -> None:
     """What can never run on this cluster (counting nodes that are down) is refused with
     INVALID at once, and INVALID is kept for exactly those jobs."""
