@@ -18,8 +18,10 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import gc
+import json
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from collections import Counter
@@ -90,58 +92,80 @@ def first_to_end(snap: Snapshot) -> Snapshot:
     return end(snap, running.job.id)
 
 
-def row(
-    table: Table, name: str, label: str, times: tuple[list[float], list[float], CycleResult]
-) -> None:
+Row = tuple[str, str, float, float, int, int, str]
+"""policy, cycle, decisions ms, with all reasons ms, admitted, preempted, top reasons."""
+
+
+def row(name: str, label: str, times: Times) -> Row:
     decided, explained, result = times
     codes = Counter(r.code.value for r in result.reasons.values()).most_common(2)
-    table.add_row(
+    return (
         name,
         label,
-        f"{statistics.median(decided) * 1000:.0f}",
-        f"{statistics.median(explained) * 1000:.0f}",
-        str(len(result.admissions)),
-        str(len(result.preemptions)),
+        statistics.median(decided) * 1000,
+        statistics.median(explained) * 1000,
+        len(result.admissions),
+        len(result.preemptions),
         ", ".join(f"{c} {n}" for c, n in codes),
     )
+
+
+def measure(name: str, scale: Scale, repeat: int) -> list[Row]:
+    """The three cycles of one policy, on a snapshot generated afresh."""
+    first = snapshot(scale)
+    policy = make_policy(name, backfill=True, quotas=True, budgets=True)
+    rows = [row(name, "first", timed(partial(run_cycle, first, policy, NOW), repeat))]
+    settled = settle(first, run_cycle(first, policy, NOW), NOW)
+    later, at = first_to_end(settled), Instant(NOW + 1)
+    rows.append(row(name, "settled", timed(partial(run_cycle, settled, policy, NOW), repeat)))
+    event = after_one_ends(policy, settled, later, at, repeat)
+    rows.append(row(name, "after one job ends", event))
+    check = run_cycle(later, policy, at)  # the Scheduler must agree with a fresh cycle
+    assert check.admissions == event[2].admissions
+    assert check.preemptions == event[2].preemptions
+    return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--pending", type=int, default=Scale().pending)
+    parser.add_argument("--policy", choices=sorted(POLICIES), help="measure one policy, here")
+    parser.add_argument("--json", action="store_true", help="print rows as JSON")
     args = parser.parse_args()
     scale = dataclasses.replace(Scale(), pending=args.pending)
-    first = snapshot(scale)
-    console = Console(width=140)
+    if args.policy:
+        rows = measure(args.policy, scale, args.repeat)
+    else:  # each policy in a process of its own: one's garbage is not the next one's cost
+        rows = []
+        for name in POLICIES:
+            command = [sys.executable, __file__, "--policy", name, "--json"]
+            command += ["--repeat", str(args.repeat), "--pending", str(args.pending)]
+            done = subprocess.run(command, check=True, capture_output=True, text=True)
+            rows += [tuple(r) for r in json.loads(done.stdout)]
+    if args.json:
+        print(json.dumps(rows))
+        return
     table = Table(
-        title=f"run_cycle: {scale.nodes} nodes, {len(first.running)} running, "
-        f"{len(first.pending)} pending; median of {args.repeat} "
+        title=f"run_cycle: {scale.nodes} nodes x 8 GPUs, {scale.running} running, "
+        f"{scale.pending} pending; median of {args.repeat} "
         f"({platform.python_implementation()} {platform.python_version()}, "
         f"{platform.machine()})"
     )
-    for column in (
-        "policy",
-        "cycle",
-        "decisions ms",
-        "+ all reasons ms",
-        "admitted",
-        "preempted",
-        "top reasons",
-    ):
+    columns = ("policy", "cycle", "decisions ms", "+ all reasons ms", "admitted", "preempted")
+    for column in (*columns, "top reasons"):
         table.add_column(column)
-    for name in POLICIES:
-        policy = make_policy(name, backfill=True, quotas=True, budgets=True)
-        row(table, name, "first", timed(partial(run_cycle, first, policy, NOW), args.repeat))
-        settled = settle(first, run_cycle(first, policy, NOW), NOW)
-        later, at = first_to_end(settled), Instant(NOW + 1)
-        row(table, name, "settled", timed(partial(run_cycle, settled, policy, NOW), args.repeat))
-        event = after_one_ends(policy, settled, later, at, args.repeat)
-        row(table, name, "after one job ends", event)
-        check = run_cycle(later, policy, at)  # the Scheduler must agree with a fresh cycle
-        assert check.admissions == event[2].admissions
-        assert check.preemptions == event[2].preemptions
-    console.print(table)
+    for name, label, decided, explained, admitted, preempted, reasons in rows:
+        table.add_row(
+            name,
+            label,
+            f"{decided:.0f}",
+            f"{explained:.0f}",
+            str(admitted),
+            str(preempted),
+            reasons,
+        )
+    Console(width=140).print(table)
 
 
 if __name__ == "__main__":

@@ -318,28 +318,25 @@ class _Cycle:
         return first + rest
 
     def explain(self) -> None:
-        """Step 5 for the jobs passed over: per GPU type, the books are set back to the start
-        of the cycle and walked in queue order, booking again what was admitted or reclaimed,
-        so each job is told what it would have been told in its turn."""
-        by_type: dict[GpuType, list[Job]] = defaultdict(list)
-        for job in self.effective_order():
-            by_type[job.gpu_type].append(job)
-        for t, jobs in sorted(by_type.items()):
-            state = self.types.get(t)
-            if state is not None and state.books_at_start is not None:
+        """Step 5 for the jobs passed over: the books are set back to the start of the cycle
+        and walked in queue order, booking again what was admitted or reclaimed, so each job
+        is told what it would have been told in its turn. GPU types keep separate books, so
+        one walk serves them all."""
+        for state in self.types.values():
+            if state.books_at_start is not None:
                 self.quota.restore(state.books_at_start[0])
                 self.budget.restore(state.books_at_start[1])
-            seen, events, quotas = self.seen, self.events, self.policy.quotas
-            for job in jobs:
-                if job.id not in seen:
-                    if quotas and not self._problems(job):
-                        fit = self._quota_fit(job)  # the common case, without `consider`
-                        if isinstance(fit, Reason):
-                            self.reasons[job.id] = fit
-                            continue
-                    self.consider(job)
-                elif (outcome := events.get(job.id)) is not None:
-                    self._replay(outcome, job)
+        seen, events, quotas = self.seen, self.events, self.policy.quotas
+        for job in self.effective_order():
+            if job.id not in seen:
+                if quotas and not self._problems(job):
+                    fit = self._quota_fit(job)  # the common case, without `consider`
+                    if isinstance(fit, Reason):
+                        self.reasons[job.id] = fit
+                        continue
+                self.consider(job)
+            elif (outcome := events.get(job.id)) is not None:
+                self._replay(outcome, job)
 
     def _replay(self, outcome: Outcome, job: Job) -> None:
         """Book again what a job took in its turn."""

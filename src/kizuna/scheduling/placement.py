@@ -30,12 +30,13 @@ class Topology:
 def place(
     topo: Topology,
     usable: Sequence[int],
-    domain_usable: Sequence[int],
+    domain_usable: Sequence[int] | None,
     gpus: int,
     gpus_per_node: int | None,
     one_domain: bool,
 ) -> Parts | None:
-    """A placement of the whole gang on `usable` GPUs, or None if none exists."""
+    """A placement of the whole gang on `usable` GPUs, or None if none exists.
+    `domain_usable` (the GPUs per domain) is worked out when not given and needed."""
     if gpus_per_node:
         return _place_nodes(topo, usable, gpus // gpus_per_node, gpus_per_node, one_domain)
     return _place_gpus(topo, usable, domain_usable, gpus, one_domain)
@@ -45,11 +46,13 @@ def place(
 
 
 def _place_gpus(
-    topo: Topology, usable: Sequence[int], dom: Sequence[int], gpus: int, one_domain: bool
+    topo: Topology, usable: Sequence[int], dom: Sequence[int] | None, gpus: int, one_domain: bool
 ) -> Parts | None:
     node = _best_fit_node(usable, gpus)
     if node is not None:
         return [(node, gpus)]
+    if dom is None:
+        dom = topo.domain_sums(usable)
     fits = [d for d, free in enumerate(dom) if free >= gpus]
     if fits:
         best = min(fits, key=lambda d: (dom[d], d))

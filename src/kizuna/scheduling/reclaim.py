@@ -68,6 +68,8 @@ class _Ask:
     """GPUs per node released for this job alone (R6)."""
     total: int | None = None
     """Free and releasing GPUs outside `exclude` (computed on first use)."""
+    start: list[int] | None = None
+    """Free plus releasing GPUs per node (computed on first use)."""
     cohort_short: bool = False
     """Set when not even the whole cohort's borrowed jobs would make room."""
 
@@ -269,7 +271,9 @@ class Reclaimer:
     def _fit(self, ask: _Ask, victims: Sequence[RunningJob]) -> Parts | None:
         if self._bound(ask, victims) < ask.job.gpus:
             return None
-        usable = [b + r for b, r in zip(ask.base, self.releasing, strict=True)]
+        if ask.start is None:
+            ask.start = [b + r for b, r in zip(ask.base, self.releasing, strict=True)]
+        usable = list(ask.start)
         cap = ask.cap
         limit = list(cap.slack) if cap is not None else None
         for i, n in ask.own.items():  # R6: no promise counted on these
@@ -291,9 +295,8 @@ class Reclaimer:
             usable[i] = 0
         if sum(usable) < ask.job.gpus:
             return None
-        dom = self.pool.topo.domain_sums(usable)
         job = ask.job
-        return place(self.pool.topo, usable, dom, job.gpus, job.gpus_per_node, job.one_domain)
+        return place(self.pool.topo, usable, None, job.gpus, job.gpus_per_node, job.one_domain)
 
     def commit(self, plan: Plan, on_victim: Callable[[RunningJob], None]) -> None:
         """Record the plan: claimed GPUs are spoken for, victims stop counting as borrowed."""
