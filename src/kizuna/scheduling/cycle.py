@@ -216,7 +216,7 @@ class _Cycle:
         snapshot = occupancy.snapshot
         quota = occupancy.quota.fork()
         types = {
-            t: _state(held, snapshot.reservations, quota, queue.ids, now)
+            t: _state(held, snapshot.reservations, quota, queue, now)
             for t, held in occupancy.types.items()
         }
         budget = BudgetBook(snapshot.projects, Commitments(occupancy.holding, now))
@@ -326,17 +326,28 @@ class _Cycle:
             if state.books_at_start is not None:
                 self.quota.restore(state.books_at_start[0])
                 self.budget.restore(state.books_at_start[1])
-        seen, events, quotas = self.seen, self.events, self.policy.quotas
+        seen, events, quotas, reasons = self.seen, self.events, self.policy.quotas, self.reasons
+        problems, said, book = self.problems, self.quota_said, self.quota
         for job in self.effective_order():
-            if job.id not in seen:
-                if quotas and not self._problems(job):
-                    fit = self._quota_fit(job)  # the common case, without `consider`
+            if job.id in seen:
+                if (outcome := events.get(job.id)) is not None:
+                    self._replay(outcome, job)
+                continue
+            if quotas:  # the common case, refused by its quota, answered without `consider`
+                sane = job.walltime > 0 and job.grace >= 0 and job.min_runtime >= 0
+                shape = (job.gpu_type, job.gpus, job.gpus_per_node, job.one_domain, sane)
+                found = problems.get(shape)
+                if found is None:
+                    found = self._problems(job)
+                if not found:
+                    hit = said.get((job.project, job.gpu_type, job.gpus))
+                    fit = hit[1] if hit is not None and hit[0] == book.version else None
+                    if fit is None:
+                        fit = self._quota_fit(job)
                     if isinstance(fit, Reason):
-                        self.reasons[job.id] = fit
+                        reasons[job.id] = fit
                         continue
-                self.consider(job)
-            elif (outcome := events.get(job.id)) is not None:
-                self._replay(outcome, job)
+            self.consider(job)
 
     def _replay(self, outcome: Outcome, job: Job) -> None:
         """Book again what a job took in its turn."""
@@ -605,7 +616,7 @@ def _state(
     earmarked: dict[JobId, dict[int, int]] = {}
     owner_of: dict[JobId, JobId] = {}
     for r in held.stoppers.values():
-        owner = r.stopping_for if r.stopping_for in pending else None
+        owner = r.stopping_for if r.stopping_for is not None and r.stopping_for in pending else None
         if owner is not None:
             owner_of[r.job.id] = owner
         for node, indices in r.allocation.parts:

@@ -74,6 +74,10 @@ class Queue:
             self._members = {id(j) for j in self.jobs}
         return self._members
 
+    def __contains__(self, job: object) -> bool:
+        """Is a job of this id pending? (The set of ids is made on first use.)"""
+        return job in self.ids
+
     @property
     def ids(self) -> set[JobId]:
         if self._ids is None:
