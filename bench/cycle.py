@@ -7,6 +7,8 @@ registered policy, with backfill, quotas and budgets on, it times
 - "settled": a full cycle once the live loop has carried out the first one's decisions;
 - "after one job ends": the cycle a `Scheduler` runs when the first running job ends, after
   it ran the settled cycle (what the live loop does on every event);
+- "first, quotas off": the first cycle again with quotas and budgets off, so that every
+  pending job passes them and GPUs alone hold jobs back;
 each as decisions alone, and with all 50,000 reasons rendered. Every cycle considers every
 pending job. Garbage is collected before each timed run, not during it by choice: the
 collector still runs when the timed cycle's own allocations trigger it. Prints a table:
@@ -123,6 +125,10 @@ def measure(name: str, scale: Scale, repeat: int) -> list[Row]:
     check = run_cycle(later, policy, at)  # the Scheduler must agree with a fresh cycle
     assert check.admissions == event[2].admissions
     assert check.preemptions == event[2].preemptions
+    gpus_only = make_policy(name, backfill=True, quotas=False, budgets=False)
+    rows.append(
+        row(name, "first, quotas off", timed(partial(run_cycle, first, gpus_only, NOW), repeat))
+    )
     return rows
 
 

@@ -102,6 +102,8 @@ class _TypeState:
     closed_above: int = 1 << 30
     """Once the head holds the line, no job of this many GPUs or more can start this cycle."""
     books_at_start: tuple[QuotaUsage, BudgetUsage] | None = None
+    turn_said: dict[tuple[GpuType, int, int | None, bool], Reason] = field(default_factory=dict)
+    """Reasons of jobs passed over in a closed type, per kind of request."""
 
     def narrow(self, backfill: bool) -> None:
         """Once the head holds the line: without backfill every later job waits; with it, a
@@ -276,9 +278,13 @@ class _Cycle:
         room = self.room.get(gk, 0) if self.policy.quotas else 1 << 30
         books: tuple[int, int] | None = None
         most, work = 0, 0.0
+        state = self.types.get(gk[1])
+        can_reclaim = self.policy.quotas and self.policy.backfill
         for k, j in group.entries:
             if (j.gpus <= room) is not (phase == 0):
                 continue
+            if state is not None and state.closed_above <= group.least_gpus and not can_reclaim:
+                return  # its type is closed to every job of the group, and none can reclaim
             if books != (self.quota.version, self.budget.version):
                 books = (self.quota.version, self.budget.version)
                 most, work = self._allowed(gk, group)
@@ -333,21 +339,44 @@ class _Cycle:
                 if (outcome := events.get(job.id)) is not None:
                     self._replay(outcome, job)
                 continue
+            sane = job.walltime > 0 and job.grace >= 0 and job.min_runtime >= 0
+            shape = (job.gpu_type, job.gpus, job.gpus_per_node, job.one_domain, sane)
+            found = problems.get(shape)
+            if found is None:
+                found = self._problems(job)
+            if found:
+                self.consider(job)
+                continue
             if quotas:  # the common case, refused by its quota, answered without `consider`
-                sane = job.walltime > 0 and job.grace >= 0 and job.min_runtime >= 0
-                shape = (job.gpu_type, job.gpus, job.gpus_per_node, job.one_domain, sane)
-                found = problems.get(shape)
-                if found is None:
-                    found = self._problems(job)
-                if not found:
-                    hit = said.get((job.project, job.gpu_type, job.gpus))
-                    fit = hit[1] if hit is not None and hit[0] == book.version else None
-                    if fit is None:
-                        fit = self._quota_fit(job)
-                    if isinstance(fit, Reason):
-                        reasons[job.id] = fit
-                        continue
-            self.consider(job)
+                hit = said.get((job.project, job.gpu_type, job.gpus))
+                fit = hit[1] if hit is not None and hit[0] == book.version else None
+                if fit is None:
+                    fit = self._quota_fit(job)
+                if isinstance(fit, Reason):
+                    reasons[job.id] = fit
+                    continue
+            over = self.budget.check(job) if self.policy.budgets else None
+            if over is not None:
+                reasons[job.id] = over
+                continue
+            reasons[job.id] = self._waits_its_turn(job)
+
+    def _waits_its_turn(self, job: Job) -> Reason:
+        """The reason of a job passed over only because its type was closed: its quota and
+        budget let it through, yet no GPU could hold it (ADR 0008). Shared by jobs asking
+        alike, since nothing else enters the sentence."""
+        state = self.types[job.gpu_type]
+        shadow = state.shadow
+        assert shadow is not None, "a type closes only once its head holds the line"
+        asked = (job.gpu_type, job.gpus, job.gpus_per_node, job.one_domain)
+        said = state.turn_said.get(asked)
+        if said is None:
+            if self.policy.backfill:
+                said = reasons.behind(job, shadow.job, shadow.start, self.now)
+            else:
+                said = reasons.priority(job, shadow.job, shadow.start, self.now)
+            state.turn_said[asked] = said
+        return said
 
     def _replay(self, outcome: Outcome, job: Job) -> None:
         """Book again what a job took in its turn."""
