@@ -95,18 +95,20 @@ def _fill_domain(nodes: Sequence[int], usable: Sequence[int], gpus: int) -> Part
 
 
 def _fewest_domains(topo: Topology, weight: Sequence[int], need: int) -> list[int] | None:
-    """Fewest domains whose weights reach `need`, within one rack when one rack can hold it."""
-    best: tuple[int, int, int] | None = None
-    chosen: list[int] = []
+    """Fewest domains whose weights reach `need` (largest first gives the fewest); among
+    choices of that many domains, one inside a single rack if there is one, the tightest."""
+    fewest = _largest_first(range(len(weight)), weight, need)
+    if fewest is None:
+        return None
+    best: tuple[int, int] | None = None
+    chosen = fewest
     for r, domains in enumerate(topo.rack_domains):
         picked = _largest_first(domains, weight, need)
-        if picked is not None:
-            key = (len(picked), sum(weight[d] for d in picked) - need, r)
+        if picked is not None and len(picked) == len(fewest):
+            key = (sum(weight[d] for d in picked) - need, r)
             if best is None or key < best:
                 best, chosen = key, picked
-    if best is not None:
-        return chosen
-    return _largest_first(range(len(weight)), weight, need)
+    return chosen
 
 
 def _largest_first(domains: Sequence[int], weight: Sequence[int], need: int) -> list[int] | None:

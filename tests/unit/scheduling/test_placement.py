@@ -182,3 +182,33 @@ def test_place_never_uses_more_than_a_node_offers() -> None:
     assert parts is not None
     assert all(0 < n <= usable[i] for i, n in parts)
     assert sum(n for _, n in parts) == 17
+
+
+def test_fewest_domains_come_before_one_rack() -> None:
+    """Rack A has three domains of 6 free GPUs each; racks B and C have one domain of 8 free
+    each. A 16-GPU gang takes the two 8-GPU domains across racks (two domains) rather than
+    rack A (three domains): fewest NVLink domains first, then fewest racks."""
+    topo = Topology(
+        sizes=(6, 6, 6, 8, 8),
+        domain_of=(0, 1, 2, 3, 4),
+        domain_nodes=((0,), (1,), (2,), (3,), (4,)),
+        rack_domains=((0, 1, 2), (3,), (4,)),
+    )
+    usable = [6, 6, 6, 8, 8]
+    parts = place(topo, usable, topo.domain_sums(usable), 16, None, False)
+    assert parts is not None
+    assert sorted(i for i, _ in parts) == [3, 4]
+
+
+def test_one_rack_among_choices_of_as_few_domains() -> None:
+    """Two domains are needed either way: the pair inside one rack wins over a pair across."""
+    topo = Topology(
+        sizes=(8, 8, 8),
+        domain_of=(0, 1, 2),
+        domain_nodes=((0,), (1,), (2,)),
+        rack_domains=((0,), (1, 2)),
+    )
+    usable = [8, 8, 8]
+    parts = place(topo, usable, topo.domain_sums(usable), 16, None, False)
+    assert parts is not None
+    assert sorted(i for i, _ in parts) == [1, 2]
