@@ -51,11 +51,6 @@ class Plan:
     """Per node, GPUs released for this job alone that the plan uses (R6)."""
 
 
-def candidates(running: Sequence[RunningJob]) -> list[RunningJob]:
-    """Running jobs in the order R4 preempts them: lowest priority, then most recently started."""
-    return sorted(running, key=lambda r: (r.job.priority.value, -r.start, r.job.id))
-
-
 @dataclass
 class _Ask:
     """One reclaim question: a job, the free GPUs it may use, and its limits."""
