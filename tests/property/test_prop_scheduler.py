@@ -80,6 +80,23 @@ def step(snapshot: Snapshot, result: CycleResult, now: Instant, action: str, n: 
 
 @settings(max_examples=100, deadline=None)
 @given(cases(), STEPS)
+def test_results_read_late_are_the_results_of_their_cycle(case: Case, actions: list[str]) -> None:
+    """Reasons and order are worked out when first read; reading them only after the
+    `Scheduler` ran later cycles (and moved its queue and occupancy on) changes nothing."""
+    scheduler = Scheduler(case.policy)
+    snapshot, now = case.snapshot, case.now
+    kept = [(scheduler.cycle(snapshot, now), snapshot, now)]
+    for n, action in enumerate(actions):
+        snapshot = step(snapshot, kept[-1][0], now, action, n)
+        if action == "later":
+            now = Instant(now + 600.0)
+        kept.append((scheduler.cycle(snapshot, now), snapshot, now))
+    for result, seen, at in kept:
+        same(result, run_cycle(seen, case.policy, at))
+
+
+@settings(max_examples=100, deadline=None)
+@given(cases(), STEPS)
 def test_a_scheduler_gives_what_a_fresh_cycle_gives(case: Case, actions: list[str]) -> None:
     """Over a sequence of snapshots, each cycle of one `Scheduler` equals `run_cycle` on
     that snapshot, whatever came before."""

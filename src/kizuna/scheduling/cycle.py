@@ -200,6 +200,9 @@ class _Cycle:
     _admitted_jobs: list[Job] = field(default_factory=list)
     holding: Mapping[tuple[ProjectId, GpuType], list[RunningJob]] = field(default_factory=dict)
     """Running jobs per (project, type), from the occupancy."""
+    jobs: list[Job] = field(default_factory=list)
+    """The queue's jobs in the policy's order as this cycle saw them: a `Scheduler` updates
+    its queue later, while this cycle's reasons may still be read."""
     seen: set[JobId] = field(default_factory=set)
     """Jobs considered in their turn; the others are explained later."""
     events: dict[JobId, Outcome] = field(default_factory=dict)
@@ -221,7 +224,8 @@ class _Cycle:
             t: _state(held, snapshot.reservations, quota, queue, now)
             for t, held in occupancy.types.items()
         }
-        budget = BudgetBook(snapshot.projects, Commitments(occupancy.holding, now))
+        holding = dict(occupancy.holding)  # the occupancy moves on; reasons may be read later
+        budget = BudgetBook(snapshot.projects, Commitments(holding, now))
         for t, state in types.items():
             state.books_at_start = (quota.saved(t), budget.saved(t))
         return cls(
@@ -235,7 +239,8 @@ class _Cycle:
             occupancy.cluster,
             occupancy.up,
             quota.headroom() if policy.quotas else {},
-            holding=occupancy.holding,
+            holding=holding,
+            jobs=queue.jobs,
         )
 
     @property
@@ -315,11 +320,11 @@ class _Cycle:
     def effective_order(self) -> list[Job]:
         """The queue as the cycle walks it: jobs within nominal quota first (Q5)."""
         if not self.policy.quotas:
-            return list(self.queue.jobs)
+            return list(self.jobs)
         room = self.room
         first: list[Job] = []
         rest: list[Job] = []
-        for j in self.queue.jobs:
+        for j in self.jobs:
             (first if j.gpus <= room.get((j.project, j.gpu_type), 0) else rest).append(j)
         return first + rest
 
