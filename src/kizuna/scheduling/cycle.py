@@ -17,18 +17,14 @@ unchanged, and the same snapshot always gives the same result.
 from __future__ import annotations
 
 import heapq
-from collections import defaultdict
-from collections.abc import Container, ItemsView, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from enum import Enum
-from typing import overload
 
 from kizuna.kernel.ids import CohortId, GpuType, JobId, ProjectId
 from kizuna.kernel.units import Instant
 from kizuna.scheduling import reasons
 from kizuna.scheduling.backfill import Promise, Release, Shadow, find_shadow, free_at
-from kizuna.scheduling.budget import BudgetBook, BudgetUsage, Commitments
-from kizuna.scheduling.capacity import Pool
+from kizuna.scheduling.budget import BudgetBook, Commitments
 from kizuna.scheduling.decisions import (
     Admission,
     CycleResult,
@@ -37,15 +33,16 @@ from kizuna.scheduling.decisions import (
     ReasonCode,
     ShadowReservation,
 )
-from kizuna.scheduling.model import Job, Reservation, RunningJob, Snapshot
-from kizuna.scheduling.occupancy import Occupancy, TypeOccupancy
+from kizuna.scheduling.model import Job, RunningJob, Snapshot
+from kizuna.scheduling.occupancy import Occupancy
 from kizuna.scheduling.policies.base import Policy, SortKey
 from kizuna.scheduling.queue import Entry, Group, GroupKey, Queue
-from kizuna.scheduling.quota import Fit, QuotaBook, QuotaUsage
-from kizuna.scheduling.reclaim import Cap, Reclaimer
+from kizuna.scheduling.quota import Fit, QuotaBook
+from kizuna.scheduling.reclaim import Cap
+from kizuna.scheduling.type_state import NOTHING, Outcome, TypeState, type_state
 from kizuna.scheduling.validation import ClusterShape, validate_job
+from kizuna.scheduling.views import LazyOrder, LazyReasons
 
-NOTHING: frozenset[int] = frozenset()
 _NO_LIMIT = float("inf")
 
 
@@ -63,120 +60,16 @@ def cycle_on(occupancy: Occupancy, queue: Queue, policy: Policy, now: Instant) -
     return CycleResult(
         admissions=tuple(cycle.admissions),
         preemptions=tuple(p for _, p in sorted(cycle.preemptions, key=lambda item: item[0])),
-        reasons=_Reasons(cycle),
+        reasons=LazyReasons(cycle.reasons, cycle.explain),
         shadows=tuple(
             ShadowReservation(s.job.id, t, s.start) for t, s in sorted(cycle.shadows.items())
         ),
-        order=_Order(cycle),
+        order=LazyOrder(cycle.effective_order),
     )
-
-
-class Outcome(Enum):
-    """What considering one job came to."""
-
-    ADMITTED = "admitted"
-    RECLAIMING = "reclaiming"
-    WAITING = "waiting"
-    INVALID = "invalid"
-
-
-@dataclass
-class _TypeState:
-    """Everything the cycle tracks for one GPU type."""
-
-    pool: Pool
-    releases: list[tuple[Instant, int, int, JobId]]
-    reclaimer: Reclaimer
-    reservations: list[tuple[Reservation, frozenset[int]]]
-    stopping_until: list[Instant]
-    """Per node, when GPUs of already-preempted jobs will have been released."""
-    owner_of: dict[JobId, JobId]
-    """Stopping jobs whose GPUs are kept for the waiting job they were preempted for."""
-    never: dict[tuple[int, bool], int] = field(default_factory=dict)
-    """Smallest gang per shape that no release of running jobs would ever make room for."""
-    stops: dict[JobId, Instant] = field(default_factory=dict)
-    """When this cycle's victims will have stopped (earlier than their walltime)."""
-    shadow: Shadow | None = None
-    promise: Promise = field(default_factory=Promise.none)
-    """What the shadow job needs kept for its promised start besides GPUs."""
-    closed_above: int = 1 << 30
-    """Once the head holds the line, no job of this many GPUs or more can start this cycle."""
-    books_at_start: tuple[QuotaUsage, BudgetUsage] | None = None
-    turn_said: dict[tuple[GpuType, int, int | None, bool], Reason] = field(default_factory=dict)
-    """Reasons of jobs passed over in a closed type, per kind of request."""
-
-    def narrow(self, backfill: bool) -> None:
-        """Once the head holds the line: without backfill every later job waits; with it, a
-        job of at least the smallest size that failed to fit, or of more GPUs than are free,
-        cannot fit any more this cycle (capacity only shrinks)."""
-        if self.shadow is None:
-            return
-        if not backfill:
-            self.closed_above = 0
-            return
-        failed = self.pool.now.failed.get((0, False, NOTHING), 1 << 30)
-        self.closed_above = min(failed, self.pool.now.free + 1)
-
-
-class _Reasons(Mapping[JobId, Reason]):
-    """The cycle's reasons; those of closed types' tails are written on first access."""
-
-    def __init__(self, cycle: _Cycle) -> None:
-        self._cycle: _Cycle | None = cycle
-        self._reasons = cycle.reasons
-
-    def _done(self) -> dict[JobId, Reason]:
-        if self._cycle is not None:
-            self._cycle.explain()
-            self._cycle = None
-        return self._reasons
-
-    def __getitem__(self, job: JobId) -> Reason:
-        return self._done()[job]
-
-    def items(self) -> ItemsView[JobId, Reason]:
-        return self._done().items()
-
-    def __iter__(self) -> Iterator[JobId]:
-        return iter(self._done())
-
-    def __len__(self) -> int:
-        return len(self._done())
 
 
 Position = tuple[int, SortKey]
 """Where a job stands in the walk of a cycle: its phase (Q5), then its key in the queue."""
-
-
-class _Order(Sequence[JobId]):
-    """The pending jobs in the order the cycle considered them, worked out on first use."""
-
-    def __init__(self, cycle: _Cycle) -> None:
-        self._cycle: _Cycle | None = cycle
-        self._ids: tuple[JobId, ...] = ()
-
-    def _done(self) -> tuple[JobId, ...]:
-        if self._cycle is not None:
-            self._ids = tuple(j.id for j in self._cycle.effective_order())
-            self._cycle = None
-        return self._ids
-
-    @overload
-    def __getitem__(self, index: int) -> JobId: ...
-    @overload
-    def __getitem__(self, index: slice) -> Sequence[JobId]: ...
-    def __getitem__(self, index: int | slice) -> JobId | Sequence[JobId]:
-        return self._done()[index]
-
-    def __len__(self) -> int:
-        return len(self._done())
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Sequence):
-            return NotImplemented
-        return self._done() == tuple(other)
-
-    __hash__ = None  # type: ignore[assignment]
 
 
 @dataclass
@@ -185,7 +78,7 @@ class _Cycle:
     queue: Queue
     policy: Policy
     now: Instant
-    types: dict[GpuType, _TypeState]
+    types: dict[GpuType, TypeState]
     quota: QuotaBook
     budget: BudgetBook
     cluster: ClusterShape
@@ -221,7 +114,7 @@ class _Cycle:
         snapshot = occupancy.snapshot
         quota = occupancy.quota.fork()
         types = {
-            t: _state(held, snapshot.reservations, quota, queue, now)
+            t: type_state(held, snapshot.reservations, quota, queue, now)
             for t, held in occupancy.types.items()
         }
         holding = dict(occupancy.holding)  # the occupancy moves on; reasons may be read later
@@ -456,7 +349,7 @@ class _Cycle:
 
     # -- step 3: reclaim --------------------------------------------------------------------
 
-    def _reclaim(self, job: Job, state: _TypeState, exclude: frozenset[int]) -> bool:
+    def _reclaim(self, job: Job, state: TypeState, exclude: frozenset[int]) -> bool:
         pool = state.pool
         cap = Cap(pool.slack, state.shadow.start) if state.shadow is not None else None
         for _ in range(3):  # the plan's start may fall in a reservation: plan for that start
@@ -490,7 +383,7 @@ class _Cycle:
         self.reasons[job.id] = reasons.reclaiming(job, len(plan.victims), start, self.now)
         return True
 
-    def _preempt(self, victim: RunningJob, job: Job, state: _TypeState) -> None:
+    def _preempt(self, victim: RunningJob, job: Job, state: TypeState) -> None:
         self.preemptions.append(
             (
                 self.position,
@@ -507,7 +400,7 @@ class _Cycle:
 
     # -- step 4: the promised start, and reasons for blocked jobs ---------------------------
 
-    def _blocked(self, job: Job, state: _TypeState, late: bool, exclude: frozenset[int]) -> Outcome:
+    def _blocked(self, job: Job, state: TypeState, late: bool, exclude: frozenset[int]) -> Outcome:
         if state.shadow is None:
             return self._promise(job, state, exclude)
         shadow, pool = state.shadow, state.pool
@@ -519,7 +412,7 @@ class _Cycle:
             return self._wait(job, reasons.reserved(job, None, self.now))
         return self._wait(job, reasons.behind(job, shadow.job, shadow.start, self.now))
 
-    def _promise(self, job: Job, state: _TypeState, exclude: frozenset[int]) -> Outcome:
+    def _promise(self, job: Job, state: TypeState, exclude: frozenset[int]) -> Outcome:
         """Step 4 for the highest blocked job of its type: find its earliest start."""
         shadow = self._shadow(job, state, exclude)
         pool = state.pool
@@ -536,7 +429,7 @@ class _Cycle:
             self._hold_line(state, shadow, counted=False)
         return outcome
 
-    def _hold_line(self, state: _TypeState, shadow: Shadow, counted: bool) -> None:
+    def _hold_line(self, state: TypeState, shadow: Shadow, counted: bool) -> None:
         """Step 4: the promise to the highest blocked job, in GPUs (the slack of each node),
         and in the quota and budget it will need until and at its promised start (ADR 0006,
         rule B2)."""
@@ -553,7 +446,7 @@ class _Cycle:
         state.promise = Promise(head.project, rooms[0], *rooms[1:], budget, self.quota)
 
     def _quota_rooms(
-        self, state: _TypeState, shadow: Shadow, need: int
+        self, state: TypeState, shadow: Shadow, need: int
     ) -> tuple[CohortId | None, float, float, float, float]:
         """(cohort if the head borrows; project room now; cohort room now; project room at
         the start; cohort room at the start). `need` is what the head adds when it starts."""
@@ -577,7 +470,7 @@ class _Cycle:
             pool - lent_then - need,
         )
 
-    def _held_at(self, state: _TypeState, at: Instant, projects: set[ProjectId]) -> int:
+    def _held_at(self, state: TypeState, at: Instant, projects: set[ProjectId]) -> int:
         """GPUs of this type these projects will still hold at `at`, as far as is known now:
         running jobs until their end bound (this cycle's victims until their grace ends),
         jobs admitted this cycle until their walltime ends."""
@@ -594,7 +487,7 @@ class _Cycle:
                 held -= job.gpus
         return held
 
-    def _shadow(self, job: Job, state: _TypeState, exclude: frozenset[int]) -> Shadow | None:
+    def _shadow(self, job: Job, state: TypeState, exclude: frozenset[int]) -> Shadow | None:
         key = (job.gpus_per_node or 0, job.one_domain)
         if not exclude and job.gpus >= state.never.get(key, 1 << 30):
             return None  # a smaller gang of this shape never fits on the cluster as it is
@@ -607,7 +500,7 @@ class _Cycle:
             state.never[key] = min(job.gpus, state.never.get(key, 1 << 30))
         return shadow
 
-    def _releases(self, state: _TypeState, job: Job) -> list[Release]:
+    def _releases(self, state: TypeState, job: Job) -> list[Release]:
         """When running jobs give their GPUs back to `job` at the latest: this cycle's victims
         early; GPUs kept for another waiting job never (R6)."""
         stops, owner_of = state.stops, state.owner_of
@@ -619,7 +512,7 @@ class _Cycle:
             if owner_of.get(jid, job.id) == job.id
         )
 
-    def _excluded(self, job: Job, state: _TypeState, start: Instant) -> frozenset[int]:
+    def _excluded(self, job: Job, state: TypeState, start: Instant) -> frozenset[int]:
         """Nodes reserved for other projects that `job`, started at `start`, may not use."""
         if not state.reservations:
             return NOTHING
@@ -633,53 +526,3 @@ class _Cycle:
 
 def _key_of(entry: Entry) -> SortKey:
     return entry[0]
-
-
-def _state(
-    held: TypeOccupancy,
-    reservations: Iterable[Reservation],
-    quota: QuotaBook,
-    pending: Container[JobId],
-    now: Instant,
-) -> _TypeState:
-    """A cycle's own copy of what running jobs hold of one GPU type. GPUs of stopping jobs
-    preempted for a job still waiting are kept for that job (reclaim rule R6)."""
-    pool = held.pool.fork()
-    releasing = [0] * len(pool.nodes)
-    until = [now] * len(pool.nodes)
-    earmarked: dict[JobId, dict[int, int]] = {}
-    owner_of: dict[JobId, JobId] = {}
-    for r in held.stoppers.values():
-        owner = r.stopping_for if r.stopping_for is not None and r.stopping_for in pending else None
-        if owner is not None:
-            owner_of[r.job.id] = owner
-        for node, indices in r.allocation.parts:
-            i = pool.index[node]
-            if pool.schedulable[i]:
-                if owner is None:
-                    releasing[i] += len(indices)
-                else:
-                    mine = earmarked.setdefault(owner, {})
-                    mine[i] = mine.get(i, 0) + len(indices)
-            until[i] = Instant(max(until[i], r.end_bound))
-    kept = defaultdict(int, held.kept)
-    reclaimer = Reclaimer(pool, quota, held.movable, releasing, kept, now, earmarked)
-    return _TypeState(
-        pool,
-        list(held.releases),
-        reclaimer,
-        _reservations(pool, reservations, now),
-        until,
-        owner_of,
-    )
-
-
-def _reservations(
-    pool: Pool, reservations: Iterable[Reservation], now: Instant
-) -> list[tuple[Reservation, frozenset[int]]]:
-    out = []
-    for r in reservations:
-        nodes = frozenset(pool.index[n] for n in r.nodes if n in pool.index)
-        if nodes and r.end > now:
-            out.append((r, nodes))
-    return out

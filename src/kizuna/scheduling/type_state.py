@@ -1,0 +1,119 @@
+"""What a cycle tracks for one GPU type: its pool, releases, reclaimer and promise."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Container, Iterable
+from dataclasses import dataclass, field
+from enum import Enum
+
+from kizuna.kernel.ids import GpuType, JobId
+from kizuna.kernel.units import Instant
+from kizuna.scheduling.backfill import Promise, Shadow
+from kizuna.scheduling.budget import BudgetUsage
+from kizuna.scheduling.capacity import Pool
+from kizuna.scheduling.decisions import Reason
+from kizuna.scheduling.model import Reservation
+from kizuna.scheduling.occupancy import TypeOccupancy
+from kizuna.scheduling.quota import QuotaBook, QuotaUsage
+from kizuna.scheduling.reclaim import Reclaimer
+
+NOTHING: frozenset[int] = frozenset()
+"""No node excluded."""
+
+
+class Outcome(Enum):
+    """What considering one job came to."""
+
+    ADMITTED = "admitted"
+    RECLAIMING = "reclaiming"
+    WAITING = "waiting"
+    INVALID = "invalid"
+
+
+@dataclass
+class TypeState:
+    """Everything the cycle tracks for one GPU type."""
+
+    pool: Pool
+    releases: list[tuple[Instant, int, int, JobId]]
+    reclaimer: Reclaimer
+    reservations: list[tuple[Reservation, frozenset[int]]]
+    stopping_until: list[Instant]
+    """Per node, when GPUs of already-preempted jobs will have been released."""
+    owner_of: dict[JobId, JobId]
+    """Stopping jobs whose GPUs are kept for the waiting job they were preempted for."""
+    never: dict[tuple[int, bool], int] = field(default_factory=dict)
+    """Smallest gang per shape that no release of running jobs would ever make room for."""
+    stops: dict[JobId, Instant] = field(default_factory=dict)
+    """When this cycle's victims will have stopped (earlier than their walltime)."""
+    shadow: Shadow | None = None
+    promise: Promise = field(default_factory=Promise.none)
+    """What the shadow job needs kept for its promised start besides GPUs."""
+    closed_above: int = 1 << 30
+    """Once the head holds the line, no job of this many GPUs or more can start this cycle."""
+    books_at_start: tuple[QuotaUsage, BudgetUsage] | None = None
+    turn_said: dict[tuple[GpuType, int, int | None, bool], Reason] = field(default_factory=dict)
+    """Reasons of jobs passed over in a closed type, per kind of request."""
+
+    def narrow(self, backfill: bool) -> None:
+        """Once the head holds the line: without backfill every later job waits; with it, a
+        job of at least the smallest size that failed to fit, or of more GPUs than are free,
+        cannot fit any more this cycle (capacity only shrinks)."""
+        if self.shadow is None:
+            return
+        if not backfill:
+            self.closed_above = 0
+            return
+        failed = self.pool.now.failed.get((0, False, NOTHING), 1 << 30)
+        self.closed_above = min(failed, self.pool.now.free + 1)
+
+
+def type_state(
+    held: TypeOccupancy,
+    reservations: Iterable[Reservation],
+    quota: QuotaBook,
+    pending: Container[JobId],
+    now: Instant,
+) -> TypeState:
+    """A cycle's own copy of what running jobs hold of one GPU type. GPUs of stopping jobs
+    preempted for a job still waiting are kept for that job (reclaim rule R6)."""
+    pool = held.pool.fork()
+    releasing = [0] * len(pool.nodes)
+    until = [now] * len(pool.nodes)
+    earmarked: dict[JobId, dict[int, int]] = {}
+    owner_of: dict[JobId, JobId] = {}
+    for r in held.stoppers.values():
+        owner = r.stopping_for if r.stopping_for is not None and r.stopping_for in pending else None
+        if owner is not None:
+            owner_of[r.job.id] = owner
+        for node, indices in r.allocation.parts:
+            i = pool.index[node]
+            if pool.schedulable[i]:
+                if owner is None:
+                    releasing[i] += len(indices)
+                else:
+                    mine = earmarked.setdefault(owner, {})
+                    mine[i] = mine.get(i, 0) + len(indices)
+            until[i] = Instant(max(until[i], r.end_bound))
+    kept = defaultdict(int, held.kept)
+    reclaimer = Reclaimer(pool, quota, held.movable, releasing, kept, now, earmarked)
+    return TypeState(
+        pool,
+        list(held.releases),
+        reclaimer,
+        _reservations(pool, reservations, now),
+        until,
+        owner_of,
+    )
+
+
+def _reservations(
+    pool: Pool, reservations: Iterable[Reservation], now: Instant
+) -> list[tuple[Reservation, frozenset[int]]]:
+    out = []
+    for r in reservations:
+        nodes = frozenset(pool.index[n] for n in r.nodes if n in pool.index)
+        if nodes and r.end > now:
+            out.append((r, nodes))
+    return out
