@@ -1,0 +1,166 @@
+"""Step 4 of a cycle: the line a blocked job holds, and the reasons of jobs that wait.
+
+The highest blocked job of each GPU type is promised a start (EASY backfill, ADR 0006):
+`find_shadow` gives when and where, and the promise (`Promise`) keeps what it needs besides
+GPUs. Later jobs start only where they cannot delay it; the others are told why they wait.
+A mixin of the cycle (cycle.py), which supplies the books it reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from kizuna.kernel.ids import CohortId, GpuType, JobId, ProjectId
+from kizuna.kernel.units import Instant
+from kizuna.scheduling import reasons
+from kizuna.scheduling.backfill import Promise, Release, Shadow, find_shadow
+from kizuna.scheduling.budget import BudgetBook
+from kizuna.scheduling.decisions import Reason
+from kizuna.scheduling.model import Job, RunningJob, Snapshot
+from kizuna.scheduling.policies.base import Policy
+from kizuna.scheduling.quota import QuotaBook
+from kizuna.scheduling.type_state import NOTHING, Outcome, TypeState
+from kizuna.scheduling.validation import ClusterShape, validate_job
+
+_NO_LIMIT = float("inf")
+
+
+class LineSteps:
+    """Step 4, for the cycle to inherit; the attributes below are the cycle's."""
+
+    snapshot: Snapshot
+    policy: Policy
+    now: Instant
+    quota: QuotaBook
+    budget: BudgetBook
+    up: ClusterShape
+    reasons: dict[JobId, Reason]
+    holding: Mapping[tuple[ProjectId, GpuType], list[RunningJob]]
+    _admitted_jobs: list[Job]
+
+    def _wait(self, job: Job, reason: Reason) -> Outcome:  # step 5
+        self.reasons[job.id] = reason
+        return Outcome.WAITING
+
+    def _blocked(self, job: Job, state: TypeState, late: bool, exclude: frozenset[int]) -> Outcome:
+        if state.shadow is None:
+            return self._promise(job, state, exclude)
+        shadow, pool = state.shadow, state.pool
+        if late and pool.now.find(job.gpus, job.gpus_per_node, job.one_domain, exclude) is not None:
+            return self._wait(job, reasons.backfill(job, shadow.job, shadow.start, self.now))
+        if exclude and pool.view_for(late).find(
+            job.gpus, job.gpus_per_node, job.one_domain, NOTHING
+        ):
+            return self._wait(job, reasons.reserved(job, None, self.now))
+        return self._wait(job, reasons.behind(job, shadow.job, shadow.start, self.now))
+
+    def _promise(self, job: Job, state: TypeState, exclude: frozenset[int]) -> Outcome:
+        """Step 4 for the highest blocked job of its type: find its earliest start."""
+        shadow = self._shadow(job, state, exclude)
+        pool = state.pool
+        if exclude and pool.now.find(job.gpus, job.gpus_per_node, job.one_domain, NOTHING):
+            start = shadow.start if shadow is not None else None
+            outcome = self._wait(job, reasons.reserved(job, start, self.now))
+        elif shadow is None and (problems := validate_job(job, self.up)):
+            return self._wait(job, reasons.capacity(job, problems))
+        else:
+            free = pool.now.largest_hole(job.gpus_per_node, job.one_domain)
+            start = shadow.start if shadow is not None else None
+            outcome = self._wait(job, reasons.resources(job, free, self.now, start))
+        if shadow is not None:
+            self._hold_line(state, shadow, counted=False)
+        return outcome
+
+    def _hold_line(self, state: TypeState, shadow: Shadow, counted: bool) -> None:
+        """Step 4: the promise to the highest blocked job, in GPUs (the slack of each node),
+        and in the quota and budget it will need until and at its promised start (ADR 0006,
+        rule B2)."""
+        state.shadow = shadow
+        state.pool.reserve_late(list(shadow.slack))
+        head, t = shadow.job, shadow.job.gpu_type
+        rooms: tuple[CohortId | None, float, float, float, float]
+        if not self.policy.quotas:
+            rooms = (None, _NO_LIMIT, _NO_LIMIT, _NO_LIMIT, _NO_LIMIT)
+        else:
+            rooms = self._quota_rooms(state, shadow, 0 if counted else head.gpus)
+        left = self.budget.remaining(head.project, t) if self.policy.budgets else None
+        budget = _NO_LIMIT if left is None else left - head.gpus * head.walltime
+        state.promise = Promise(head.project, rooms[0], *rooms[1:], budget, self.quota)
+
+    def _quota_rooms(
+        self, state: TypeState, shadow: Shadow, need: int
+    ) -> tuple[CohortId | None, float, float, float, float]:
+        """(cohort if the head borrows; project room now; cohort room now; project room at
+        the start; cohort room at the start). `need` is what the head adds when it starts."""
+        head, t = shadow.job, shadow.job.gpu_type
+        quota, cohort = self.quota.quota(head.project, t), self.quota.cohort(head.project)
+        used = self.quota.usage[(head.project, t)] + need
+        then = self._held_at(state, shadow.start, {head.project}) + need
+        if used <= quota.nominal:  # within nominal now: keep it so (Q1)
+            return None, quota.nominal - used, _NO_LIMIT, quota.nominal - then, _NO_LIMIT
+        limit = quota.borrowing_limit
+        top = quota.nominal + limit if limit is not None else _NO_LIMIT
+        members = {p.id for p in self.snapshot.projects.values() if p.cohort == cohort}
+        pool = self.quota.cohort_nominal.get((cohort, t), 0) if cohort is not None else 0
+        lent_now = self.quota.cohort_usage[(cohort, t)] if cohort is not None else 0
+        lent_then = self._held_at(state, shadow.start, members)
+        return (
+            cohort,
+            top - used,
+            pool - lent_now - need,
+            top - then,
+            pool - lent_then - need,
+        )
+
+    def _held_at(self, state: TypeState, at: Instant, projects: set[ProjectId]) -> int:
+        """GPUs of this type these projects will still hold at `at`, as far as is known now:
+        running jobs until their end bound (this cycle's victims until their grace ends),
+        jobs admitted this cycle until their walltime ends."""
+        t = state.pool.nodes[0].gpu_type
+        held = sum(self.quota.usage[(p, t)] for p in projects)
+        stops = state.stops
+        for p in projects:
+            for r in self.holding.get((p, t), ()):
+                end = r.end_bound
+                if min(end, stops.get(r.job.id, end)) <= at:
+                    held -= r.job.gpus
+        for job in self._admitted_jobs:
+            if job.gpu_type == t and job.project in projects and self.now + job.walltime <= at:
+                held -= job.gpus
+        return held
+
+    def _shadow(self, job: Job, state: TypeState, exclude: frozenset[int]) -> Shadow | None:
+        key = (job.gpus_per_node or 0, job.one_domain)
+        if not exclude and job.gpus >= state.never.get(key, 1 << 30):
+            return None  # a smaller gang of this shape never fits on the cluster as it is
+        releases = self._releases(state, job)
+        opens = sorted({r.end for r, _ in state.reservations if r.project != job.project})
+        shadow = find_shadow(
+            state.pool, releases, job, self.now, lambda at: self._excluded(job, state, at), opens
+        )
+        if shadow is None and not exclude:
+            state.never[key] = min(job.gpus, state.never.get(key, 1 << 30))
+        return shadow
+
+    def _releases(self, state: TypeState, job: Job) -> list[Release]:
+        """When running jobs give their GPUs back to `job` at the latest: this cycle's victims
+        early; GPUs kept for another waiting job never (R6)."""
+        stops, owner_of = state.stops, state.owner_of
+        if not stops and not owner_of:
+            return sorted(state.releases)  # running jobs' are sorted; this cycle's are few
+        return sorted(
+            (min(at, stops[jid]) if jid in stops else at, i, n, jid)
+            for at, i, n, jid in state.releases
+            if owner_of.get(jid, job.id) == job.id
+        )
+
+    def _excluded(self, job: Job, state: TypeState, start: Instant) -> frozenset[int]:
+        """Nodes reserved for other projects that `job`, started at `start`, may not use."""
+        if not state.reservations:
+            return NOTHING
+        end = start + job.walltime
+        out: set[int] = set()
+        for r, nodes in state.reservations:
+            if r.project != job.project and end > r.start and start < r.end:
+                out |= nodes
+        return frozenset(out)
