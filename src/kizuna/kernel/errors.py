@@ -15,3 +15,7 @@ class InvalidRequest(KizunaError):
 
 class UnknownName(KizunaError):
     """A name (policy, GPU type...) that is not registered."""
+
+
+class InconsistentSnapshot(KizunaError):
+    """A snapshot that cannot be true: a GPU held twice, an unknown node, a repeated job."""

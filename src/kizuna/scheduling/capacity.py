@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from kizuna.kernel.errors import InconsistentSnapshot
 from kizuna.kernel.ids import NodeId
 from kizuna.scheduling.model import Allocation, Node, NodeState
 from kizuna.scheduling.placement import Parts, Topology, place
@@ -146,10 +147,25 @@ class Pool:
         if self.schedulable[i]:
             self.now.set(i, self.nodes[i].gpus - len(self.held[i]))
 
-    def hold(self, node: NodeId, indices: Iterable[int]) -> None:
-        """Record GPUs held by a running job (building the pool from a snapshot)."""
-        i = self.index[node]
-        self.held[i].update(indices)
+    def hold(self, node: NodeId, indices: Iterable[int], job: str = "?") -> None:
+        """Record GPUs held by a running job (building the pool from a snapshot). A snapshot
+        that gives a GPU to two jobs, or names a node or GPU that does not exist, is refused:
+        every decision after it would rest on a false picture."""
+        i = self.index.get(node)
+        if i is None:
+            raise InconsistentSnapshot(f"running job {job} holds GPUs on unknown node {node}")
+        wanted = set(indices)
+        if not wanted <= set(range(self.nodes[i].gpus)):
+            raise InconsistentSnapshot(
+                f"running job {job} holds GPUs {sorted(wanted)} on node {node},"
+                f" which has {self.nodes[i].gpus}"
+            )
+        if wanted & self.held[i]:
+            raise InconsistentSnapshot(
+                f"running job {job} holds GPUs {sorted(wanted & self.held[i])} of node {node},"
+                " which another running job holds"
+            )
+        self.held[i].update(wanted)
         if self.schedulable[i]:
             self.now.set(i, self.nodes[i].gpus - len(self.held[i]))
 

@@ -15,6 +15,7 @@ from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from kizuna.kernel.errors import InconsistentSnapshot
 from kizuna.kernel.ids import GpuType, JobId, ProjectId
 from kizuna.kernel.units import Instant
 from kizuna.scheduling.capacity import Layout, Pool
@@ -61,10 +62,11 @@ class TypeOccupancy:
         added: list[TimedRelease] = []
         for r, sign in [(r, -1) for r in gone] + [(r, 1) for r in came]:
             for node, indices in r.allocation.parts:
+                if sign > 0:
+                    pool.hold(node, indices, r.job.id)
                 i = pool.index[node]
                 entry = (r.end_bound, i, len(indices), r.job.id)
                 if sign > 0:
-                    pool.hold(node, indices)
                     added.append(entry)
                 else:
                     pool.release(node, indices)
@@ -168,7 +170,9 @@ class Occupancy:
             del self.running[id(r)]
         for r in came:
             if r.job.gpu_type not in self.types:
-                raise ValueError(f"running job {r.job.id} holds {r.job.gpu_type}, not on any node")
+                raise InconsistentSnapshot(
+                    f"running job {r.job.id} holds {r.job.gpu_type}, which no node has"
+                )
             by_type[r.job.gpu_type][1].append(r)
             self.quota.add(r.job, r.job.gpus)
             self.running[id(r)] = r

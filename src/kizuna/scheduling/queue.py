@@ -8,9 +8,11 @@ to the next and brings it up to date by the jobs that arrived and left (ADR 0013
 from __future__ import annotations
 
 from bisect import bisect_right, insort
+from collections import Counter
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 
+from kizuna.kernel.errors import InconsistentSnapshot
 from kizuna.kernel.ids import GpuType, JobId, ProjectId
 from kizuna.kernel.units import Instant
 from kizuna.scheduling.model import Job, Snapshot
@@ -63,9 +65,15 @@ class Queue:
             else:
                 entries.append((k, job))
         groups = {gk: Group(entries) for gk, entries in found.items()}
+        ids = {j.id for j in jobs}
+        if len(ids) != len(jobs):
+            twice = sorted(i for i, n in Counter(j.id for j in jobs).items() if n > 1)
+            raise InconsistentSnapshot(f"pending job ids appear twice: {', '.join(twice)}")
         for group in groups.values():
             group.measure()
-        return cls(policy.ordering.stamp(snapshot, now), pending, keys, jobs, groups)
+        queue = cls(policy.ordering.stamp(snapshot, now), pending, keys, jobs, groups)
+        queue._ids = ids
+        return queue
 
     @property
     def members(self) -> set[int]:
@@ -114,6 +122,8 @@ class Queue:
             if not self.groups[gk].entries:
                 del self.groups[gk]
         ids = (self.ids - {j.id for j in left}) | {j.id for j in arrived}
+        if len(ids) != len(jobs):
+            raise InconsistentSnapshot("a pending job id appears twice")
         self.pending, self.keys, self.jobs = snapshot.pending, keys, jobs
         self._members, self._ids = current, ids
         return True
