@@ -155,7 +155,7 @@ class Pool:
         if i is None:
             raise InconsistentSnapshot(f"running job {job} holds GPUs on unknown node {node}")
         wanted = set(indices)
-        if not wanted <= set(range(self.nodes[i].gpus)):
+        if wanted and (min(wanted) < 0 or max(wanted) >= self.nodes[i].gpus):
             raise InconsistentSnapshot(
                 f"running job {job} holds GPUs {sorted(wanted)} on node {node},"
                 f" which has {self.nodes[i].gpus}"
