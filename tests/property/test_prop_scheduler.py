@@ -20,6 +20,7 @@ from kizuna.kernel.ids import JobId
 from kizuna.kernel.units import Instant
 from kizuna.scheduling import CycleResult, Scheduler, Snapshot, run_cycle
 from kizuna.scheduling import cycle as cycle_module
+from kizuna.scheduling.model import UsageRecord
 from kizuna.scheduling.testing import end, job, settle
 
 
@@ -61,7 +62,7 @@ def test_passing_over_jobs_changes_nothing(case: Case) -> None:
 
 
 STEPS = st.lists(
-    st.sampled_from(("settle", "end", "submit", "later", "same")), min_size=1, max_size=5
+    st.sampled_from(("settle", "end", "submit", "later", "same", "charge")), min_size=1, max_size=5
 )
 
 
@@ -72,6 +73,12 @@ def step(snapshot: Snapshot, result: CycleResult, now: Instant, action: str, n: 
     if action == "end" and snapshot.running:
         gone = sorted(r.job.id for r in snapshot.running)[n % len(snapshot.running)]
         return end(snapshot, JobId(gone))
+    if action == "charge":  # fair-share usage moves on: new project objects, same quotas
+        charged = {
+            pid: dataclasses.replace(p, usage=UsageRecord(p.usage.gpu_seconds + 3600.0 * n, now))
+            for pid, p in snapshot.projects.items()
+        }
+        return dataclasses.replace(snapshot, projects=charged)
     if action == "submit":
         new = job(f"new{n}", gpus=1 + n % 8, project=f"p{n % 4}", submit=now)
         return dataclasses.replace(snapshot, pending=(*snapshot.pending, new))

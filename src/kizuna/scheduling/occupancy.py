@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections import defaultdict
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -19,7 +19,7 @@ from kizuna.kernel.errors import InconsistentSnapshot
 from kizuna.kernel.ids import GpuType, JobId, ProjectId
 from kizuna.kernel.units import Instant
 from kizuna.scheduling.capacity import Layout, Pool
-from kizuna.scheduling.model import Node, NodeState, RunningJob, Snapshot
+from kizuna.scheduling.model import Node, NodeState, Project, RunningJob, Snapshot
 from kizuna.scheduling.quota import QuotaBook
 from kizuna.scheduling.validation import ClusterShape
 
@@ -112,6 +112,18 @@ def _itself(x: T) -> T:
     return x
 
 
+def _same_quotas(old: Mapping[ProjectId, Project], new: Mapping[ProjectId, Project]) -> bool:
+    """Do two project tables give the same quotas and cohorts? Usage and budgets may differ:
+    the occupancy does not depend on them."""
+    if old is new:
+        return True
+    if old.keys() != new.keys():
+        return False
+    return all(
+        (a := old[pid]).cohort == (b := new[pid]).cohort and a.quotas == b.quotas for pid in new
+    )
+
+
 @dataclass
 class Occupancy:
     """What the running jobs of a snapshot hold, per GPU type and per project."""
@@ -147,12 +159,9 @@ class Occupancy:
         """The occupancy of `snapshot`: updated by the running jobs that came and went, or
         derived anew when the nodes or the projects changed."""
         same_nodes = snapshot.nodes is self.snapshot.nodes or snapshot.nodes == self.snapshot.nodes
-        same_projects = (
-            snapshot.projects is self.snapshot.projects
-            or snapshot.projects == self.snapshot.projects
-        )
-        if not (same_nodes and same_projects):
+        if not (same_nodes and _same_quotas(self.snapshot.projects, snapshot.projects)):
             return Occupancy.of(snapshot)
+        self.quota.projects = snapshot.projects
         current = {id(r) for r in snapshot.running}
         gone = [r for key, r in self.running.items() if key not in current]
         came = [r for r in snapshot.running if id(r) not in self.running]
