@@ -14,6 +14,8 @@ GpuSeconds = NewType("GpuSeconds", float)
 MINUTE = Seconds(60.0)
 HOUR = Seconds(3600.0)
 FOREVER = Instant(float("inf"))
+UNLIMITED = float("inf")
+"""No limit: a quota, budget or room that nothing refuses."""
 
 
 def gpu_seconds(gpus: int, duration: float) -> GpuSeconds:

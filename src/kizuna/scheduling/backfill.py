@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from kizuna.kernel.ids import CohortId, ProjectId
-from kizuna.kernel.units import Instant
+from kizuna.kernel.units import UNLIMITED, Instant
 from kizuna.scheduling.capacity import Pool
 from kizuna.scheduling.model import Job
 from kizuna.scheduling.placement import Parts, place
@@ -58,16 +58,16 @@ class Promise:
 
     @classmethod
     def none(cls) -> Promise:
-        return cls(None, None, _ANY, _ANY, _ANY, _ANY, _ANY, None)
+        return cls(None, None, UNLIMITED, UNLIMITED, UNLIMITED, UNLIMITED, UNLIMITED, None)
 
     def refusal(self, job: Job, late: bool, borrows: bool) -> str | None:
         """What starting `job` now would take from the promise, or None if nothing."""
         mine, ours = job.project == self.project, borrows and self._in_cohort(job)
         if mine and job.gpus * job.walltime > self.budget:
             return f"the award budget of project {self.project}"
-        if mine and job.gpus > min(self.project_now, self.project_then if late else _ANY):
+        if mine and job.gpus > min(self.project_now, self.project_then if late else UNLIMITED):
             return f"the quota of project {self.project}"
-        if ours and job.gpus > min(self.cohort_now, self.cohort_then if late else _ANY):
+        if ours and job.gpus > min(self.cohort_now, self.cohort_then if late else UNLIMITED):
             return f"the quota cohort {self.cohort} can lend"
         return None
 
@@ -88,9 +88,6 @@ class Promise:
             and self.quota is not None
             and (self.quota.cohort(job.project) == self.cohort)
         )
-
-
-_ANY = float("inf")
 
 
 def find_shadow(

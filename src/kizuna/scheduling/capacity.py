@@ -40,10 +40,6 @@ class View:
             self.domain_usable = self.topo.domain_sums(self.usable)
         self.free = sum(self.domain_usable)
 
-    @property
-    def total(self) -> int:
-        return self.free
-
     def set(self, node: int, value: int) -> None:
         change = value - self.usable[node]
         self.domain_usable[self.topo.domain_of[node]] += change
@@ -90,7 +86,7 @@ class View:
                 else [sum(1 for u in self.usable if u >= per_node)],
                 default=0,
             )
-        return max(self.domain_usable, default=0) if one_domain else self.total
+        return max(self.domain_usable, default=0) if one_domain else self.free
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 from kizuna.kernel.ids import GpuType, JobId, ProjectId
-from kizuna.kernel.units import Instant
+from kizuna.kernel.units import UNLIMITED, Instant
 from kizuna.scheduling import reasons
 from kizuna.scheduling.backfill import Shadow, free_at
 from kizuna.scheduling.budget import BudgetBook, Commitments
@@ -43,8 +43,6 @@ from kizuna.scheduling.reclaim import Cap
 from kizuna.scheduling.type_state import Outcome, TypeState, type_state
 from kizuna.scheduling.validation import ClusterShape, validate_job
 from kizuna.scheduling.views import LazyOrder, LazyReasons
-
-_NO_LIMIT = float("inf")
 
 
 def run_cycle(snapshot: Snapshot, policy: Policy, now: Instant) -> CycleResult:
@@ -209,7 +207,7 @@ class _Cycle(LineSteps):
         if most < group.least_gpus:
             return most, 0.0
         left = self.budget.remaining(*gk) if self.policy.budgets else None
-        return most, (_NO_LIMIT if left is None else left)
+        return most, (UNLIMITED if left is None else left)
 
     def effective_order(self) -> list[Job]:
         """The queue as the cycle walks it: jobs within nominal quota first (Q5)."""

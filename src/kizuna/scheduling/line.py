@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from kizuna.kernel.ids import CohortId, GpuType, JobId, ProjectId
-from kizuna.kernel.units import Instant
+from kizuna.kernel.units import UNLIMITED, Instant
 from kizuna.scheduling import reasons
 from kizuna.scheduling.backfill import Promise, Release, Shadow, find_shadow
 from kizuna.scheduling.budget import BudgetBook
@@ -21,8 +21,6 @@ from kizuna.scheduling.policies.base import Policy
 from kizuna.scheduling.quota import QuotaBook
 from kizuna.scheduling.type_state import NOTHING, Outcome, TypeState
 from kizuna.scheduling.validation import ClusterShape, validate_job
-
-_NO_LIMIT = float("inf")
 
 
 class LineSteps:
@@ -80,11 +78,11 @@ class LineSteps:
         head, t = shadow.job, shadow.job.gpu_type
         rooms: tuple[CohortId | None, float, float, float, float]
         if not self.policy.quotas:
-            rooms = (None, _NO_LIMIT, _NO_LIMIT, _NO_LIMIT, _NO_LIMIT)
+            rooms = (None, UNLIMITED, UNLIMITED, UNLIMITED, UNLIMITED)
         else:
             rooms = self._quota_rooms(state, shadow, 0 if counted else head.gpus)
         left = self.budget.remaining(head.project, t) if self.policy.budgets else None
-        budget = _NO_LIMIT if left is None else left - head.gpus * head.walltime
+        budget = UNLIMITED if left is None else left - head.gpus * head.walltime
         state.promise = Promise(head.project, rooms[0], *rooms[1:], budget, self.quota)
 
     def _quota_rooms(
@@ -97,9 +95,9 @@ class LineSteps:
         used = self.quota.usage[(head.project, t)] + need
         then = self._held_at(state, shadow.start, {head.project}) + need
         if used <= quota.nominal:  # within nominal now: keep it so (Q1)
-            return None, quota.nominal - used, _NO_LIMIT, quota.nominal - then, _NO_LIMIT
+            return None, quota.nominal - used, UNLIMITED, quota.nominal - then, UNLIMITED
         limit = quota.borrowing_limit
-        top = quota.nominal + limit if limit is not None else _NO_LIMIT
+        top = quota.nominal + limit if limit is not None else UNLIMITED
         members = {p.id for p in self.snapshot.projects.values() if p.cohort == cohort}
         pool = self.quota.cohort_nominal.get((cohort, t), 0) if cohort is not None else 0
         lent_now = self.quota.cohort_usage[(cohort, t)] if cohort is not None else 0

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from kizuna.kernel.errors import InconsistentSnapshot
 from kizuna.kernel.ids import GpuType, JobId, ProjectId
-from kizuna.kernel.units import Instant
+from kizuna.kernel.units import UNLIMITED, Instant
 from kizuna.scheduling.model import Job, Snapshot
 from kizuna.scheduling.policies.base import Policy, SortKey
 
@@ -28,13 +28,13 @@ class Group:
 
     entries: list[Entry] = field(default_factory=list)
     least_gpus: int = 1 << 30
-    least_work: float = float("inf")
+    least_work: float = UNLIMITED
     """The smallest gang and the smallest GPUs x walltime among them."""
 
     def measure(self) -> None:
         jobs = [j for _, j in self.entries]
         self.least_gpus = min([j.gpus for j in jobs], default=1 << 30)
-        self.least_work = min([j.gpus * j.walltime for j in jobs], default=float("inf"))
+        self.least_work = min([j.gpus * j.walltime for j in jobs], default=UNLIMITED)
 
 
 @dataclass
