@@ -46,9 +46,9 @@ def test_json_has_metrics_for_every_policy(runner: CliRunner) -> None:
         assert entry["backfill"] is True
         metrics = entry["metrics"]
         assert metrics["jobs"] == metrics["finished"] == 40
-        assert metrics["jct_p95"] >= metrics["jct_p50"] > 0
+        assert metrics["jct"]["p95"] >= metrics["jct"]["p50"] > 0
         assert 0 < metrics["utilisation"] <= 1
-        assert {"jct_mean", "wait_mean", "preemptions", "makespan"} <= metrics.keys()
+        assert {"jct", "wait", "slowdown", "preemptions", "makespan"} <= metrics.keys()
     assert document["jobs"] == 40 and document["seed"] == 5
 
 

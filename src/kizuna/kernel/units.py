@@ -47,3 +47,72 @@ def format_clock(at: float) -> str:
     """The UTC wall-clock time of an instant as HH:MM, computed without reading any clock."""
     minutes = int(at // 60) % (24 * 60)
     return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+_UNIT_SECONDS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+
+
+def parse_duration(text: str | float) -> Seconds:
+    """A duration as people write it: seconds as a number (also a bare "3600"); "90s",
+    "45m", "12h", "30d", "2w" and sums such as "1d12h"; or Slurm's time format "MM",
+    "MM:SS", "HH:MM:SS", "D-HH", "D-HH:MM", "D-HH:MM:SS".
+    Raises ValueError with the text when it is neither."""
+    if isinstance(text, int | float) and not isinstance(text, bool):
+        if not 0 <= text < UNLIMITED:
+            raise ValueError(f"a duration must be finite and not negative (got {text})")
+        return Seconds(float(text))
+    raw = str(text).strip().lower()
+    problem = ValueError(
+        f"{text!r} is not a duration: write seconds (3600), units (90m, 12h, 1d12h) "
+        "or Slurm's D-HH:MM:SS"
+    )
+    if not raw:
+        raise problem
+    try:
+        value = float(raw)
+    except ValueError:
+        pass
+    else:
+        return parse_duration(value)
+    if raw[-1] in _UNIT_SECONDS:
+        return _sum_of_units(raw, problem)
+    return _slurm_time(raw, problem)
+
+
+def _sum_of_units(raw: str, problem: ValueError) -> Seconds:
+    total, number = 0.0, ""
+    for ch in raw:
+        if ch.isdigit() or ch == ".":
+            number += ch
+        elif ch in _UNIT_SECONDS and number:
+            try:
+                total += float(number) * _UNIT_SECONDS[ch]
+            except ValueError:
+                raise problem from None
+            number = ""
+        else:
+            raise problem
+    return Seconds(total)
+
+
+def _slurm_time(raw: str, problem: ValueError) -> Seconds:
+    days = 0
+    if "-" in raw:
+        head, _, raw = raw.partition("-")
+        if not head.isdigit():
+            raise problem
+        days = int(head)
+    parts = raw.split(":")
+    if len(parts) > 3 or not all(p.isdigit() for p in parts):
+        raise problem
+    numbers = [int(p) for p in parts]
+    if days:  # D-HH, D-HH:MM, D-HH:MM:SS
+        numbers += [0] * (3 - len(numbers))
+        hours, minutes, seconds = numbers
+    elif len(numbers) == 1:  # MM
+        hours, minutes, seconds = 0, numbers[0], 0
+    elif len(numbers) == 2:  # MM:SS
+        hours, (minutes, seconds) = 0, numbers
+    else:
+        hours, minutes, seconds = numbers
+    return Seconds(float(days * 86400 + hours * 3600 + minutes * 60 + seconds))

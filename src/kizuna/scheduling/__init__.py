@@ -23,7 +23,7 @@ from kizuna.scheduling.model import (
 )
 from kizuna.scheduling.policies import POLICIES, Policy, make_policy
 from kizuna.scheduling.reservations import plan_reservation
-from kizuna.scheduling.scheduler import Scheduler
+from kizuna.scheduling.scheduler import PendingChanges, Scheduler
 from kizuna.scheduling.validation import ClusterShape, validate_job
 
 __all__ = [
@@ -35,6 +35,7 @@ __all__ = [
     "Job",
     "Node",
     "NodeState",
+    "PendingChanges",
     "Policy",
     "Preemption",
     "PriorityClass",

@@ -14,13 +14,28 @@ are re-sorted and re-derived.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+
+from kizuna.kernel.errors import InconsistentSnapshot
+from kizuna.kernel.ids import JobId
 from kizuna.kernel.units import Instant
 from kizuna.scheduling.cycle import cycle_on
 from kizuna.scheduling.decisions import CycleResult
-from kizuna.scheduling.model import Snapshot
+from kizuna.scheduling.model import Job, Snapshot
 from kizuna.scheduling.occupancy import Occupancy
 from kizuna.scheduling.policies.base import Policy
 from kizuna.scheduling.queue import Queue
+
+
+@dataclass(frozen=True, slots=True)
+class PendingChanges:
+    """How the pending jobs changed since the previous snapshot a `Scheduler` saw: a loop
+    that knows it (the simulator does, from its events) saves the queue a pass over every
+    pending job. `left` are ids of jobs no longer pending, `arrived` the jobs new to it."""
+
+    arrived: Sequence[Job] = ()
+    left: Collection[JobId] = ()
 
 
 class Scheduler:
@@ -31,17 +46,31 @@ class Scheduler:
         self._occupancy: Occupancy | None = None
         self._queue: Queue | None = None
 
-    def cycle(self, snapshot: Snapshot, now: Instant) -> CycleResult:
-        """Exactly `run_cycle(snapshot, self.policy, now)`."""
+    def cycle(
+        self, snapshot: Snapshot, now: Instant, changes: PendingChanges | None = None
+    ) -> CycleResult:
+        """Exactly `run_cycle(snapshot, self.policy, now)`. With `changes`, the queue is
+        brought up to date by them instead of by comparing the pending jobs; changes that
+        do not add up to the snapshot raise `InconsistentSnapshot`."""
         if self._occupancy is None:
             self._occupancy = Occupancy.of(snapshot)
         else:
             self._occupancy = self._occupancy.advance(snapshot)
-        return cycle_on(self._occupancy, self._queue_of(snapshot, now), self.policy, now)
+        queue = self._queue_of(snapshot, now, changes)
+        return cycle_on(self._occupancy, queue, self.policy, now)
 
-    def _queue_of(self, snapshot: Snapshot, now: Instant) -> Queue:
+    def _queue_of(self, snapshot: Snapshot, now: Instant, changes: PendingChanges | None) -> Queue:
         queue = self._queue
         stamp = self.policy.ordering.stamp(snapshot, now)
-        if queue is None or queue.stamp != stamp or not queue.update(self.policy, snapshot, now):
-            queue = self._queue = Queue.of(self.policy, snapshot, now)
+        if queue is not None and queue.stamp == stamp:
+            if changes is not None:
+                try:
+                    if queue.apply(changes.arrived, changes.left, self.policy, snapshot, now):
+                        return queue
+                except InconsistentSnapshot:
+                    self._queue = None  # half brought up to date: sort anew next time
+                    raise
+            elif queue.update(self.policy, snapshot, now):
+                return queue
+        queue = self._queue = Queue.of(self.policy, snapshot, now)
         return queue

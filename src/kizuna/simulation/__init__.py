@@ -7,7 +7,7 @@ the same scheduler code as the live service, with time as an object (SimPy's les
 from kizuna.simulation.clock import SimClock
 from kizuna.simulation.events import Event, EventQueue
 from kizuna.simulation.metrics import JobHistory, Metrics, Outcome, Run
-from kizuna.simulation.replay import ReplayResult, replay
+from kizuna.simulation.replay import ReplayOptions, ReplayResult, replay
 from kizuna.simulation.workload import TraceJob, Workload, WorkloadSpec, generate
 
 __all__ = [
@@ -16,6 +16,7 @@ __all__ = [
     "JobHistory",
     "Metrics",
     "Outcome",
+    "ReplayOptions",
     "ReplayResult",
     "Run",
     "SimClock",

@@ -2,19 +2,25 @@
 
 The loop, as cited below:
  E1 move the simulated clock to the next event's instant and charge fair-share usage for
-    the GPUs held since the previous instant;
- E2 apply every event due then: arrivals join the queue, ends free their GPUs, preemption
-    stops free theirs and requeue the job with the work it had checkpointed;
+    the GPUs held since the previous instant; the scheduler sees usage as of the start of
+    the current `usage_period` (as Slurm's PriorityCalcPeriod), so between two such instants
+    the projects it sees are the very same objects and its queue stays sorted (ADR 0013);
+ E2 apply every event due then, in (time, priority, sequence) order: ends and preemption
+    stops free their GPUs first, then nodes change, then arrivals join the queue. A stopped
+    job is requeued with the work it had checkpointed; a removed node stops its jobs at once;
  E3 if jobs are pending, build a `Snapshot` and run a cycle through a `Scheduler` (exactly
     what `run_cycle` gives): the very code the live service runs, never told that time is
     simulated;
- E4 apply its decisions: an admitted job starts now and ends at start + min(work left,
-    walltime); a preempted job keeps its GPUs until now + grace, then stops.
+ E4 apply its decisions: an admitted job starts now and ends at start + min(work left +
+    restart overhead if it ran before, walltime); a preempted job keeps its GPUs until now +
+    grace, then stops;
+ E5 record a timeline sample: GPUs busy and in service per type, jobs and GPUs waiting.
 
 A stopped job is requeued with its first submit time (it keeps its place in line) and its
 `attained` service grown by the GPU time it held; the job it made room for still goes first,
 as the cycle considers jobs within nominal quota before borrowing ones (quota rule Q5).
-The scheduler sees only walltimes, never true durations.
+The scheduler sees only walltimes, never true durations. The same inputs give the same
+result, bit for bit: every order is fixed by the event queue and by sorted ids.
 """
 
 from __future__ import annotations
@@ -24,14 +30,23 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from kizuna.kernel.errors import InvalidRequest
-from kizuna.kernel.ids import JobId, ProjectId
+from kizuna.kernel.ids import GpuType, JobId, NodeId, ProjectId
 from kizuna.kernel.units import HOUR, MINUTE, GpuSeconds, Instant, Seconds
-from kizuna.scheduling import Admission, CycleResult, Policy, Preemption, Scheduler
+from kizuna.scheduling import (
+    Admission,
+    CycleResult,
+    PendingChanges,
+    Policy,
+    Preemption,
+    Scheduler,
+)
 from kizuna.scheduling.fair_share import charge
-from kizuna.scheduling.model import Job, Project, RunningJob, Snapshot, UsageRecord
+from kizuna.scheduling.model import Job, Node, Project, RunningJob, Snapshot, UsageRecord
 from kizuna.simulation.clock import SimClock
+from kizuna.simulation.cluster import NodeChange
 from kizuna.simulation.events import NORMAL, URGENT, EventQueue
 from kizuna.simulation.metrics import JobHistory, Metrics, Outcome, Run, summarize
+from kizuna.simulation.timeline import Timeline
 from kizuna.simulation.workload import TraceJob, Workload
 
 CycleHook = Callable[[Instant, Snapshot, CycleResult], None]
@@ -39,9 +54,45 @@ CycleHook = Callable[[Instant, Snapshot, CycleResult], None]
 ProgressHook = Callable[[int, int], None]
 """Called after every instant with (jobs finished, jobs in the workload)."""
 
-DEFAULT_CHECKPOINT_INTERVAL = Seconds(30 * MINUTE)
-DEFAULT_HALF_LIFE = Seconds(7 * 24 * HOUR)
-"""Fair-share usage half-life; the same default as the fair-share policy's."""
+CAPACITY = 1
+"""Event priority of node changes: after releases (URGENT), before arrivals (NORMAL + 1)."""
+ARRIVAL = NORMAL + 1
+
+
+@dataclass(frozen=True)
+class ReplayOptions:
+    """How jobs checkpoint and restart, and how the scheduler sees fair-share usage."""
+
+    checkpoint_interval: Seconds = Seconds(30 * MINUTE)
+    """Jobs save their work this often; a preemption loses what ran since the last save."""
+    restart_overhead: Seconds = Seconds(60.0)
+    """Runtime a restarted job spends before doing new work (reloading its checkpoint)."""
+    half_life: Seconds = Seconds(7 * 24 * HOUR)
+    """Fair-share usage half-life; the same default as the fair-share policy's."""
+    usage_period: Seconds = Seconds(5 * MINUTE)
+    """How often the usage the scheduler sees is brought up to date (E1); 0: every event."""
+
+    def problems(self) -> list[str]:
+        checks = [
+            (self.checkpoint_interval > 0, "the checkpoint interval must be positive"),
+            (self.restart_overhead >= 0, "the restart overhead cannot be negative"),
+            (self.half_life > 0, "the fair-share half-life must be positive"),
+            (self.usage_period >= 0, "the usage period cannot be negative"),
+        ]
+        return [
+            f"{message} (got {value:g})"
+            for (ok, message), value in zip(
+                checks,
+                (
+                    self.checkpoint_interval,
+                    self.restart_overhead,
+                    self.half_life,
+                    self.usage_period,
+                ),
+                strict=True,
+            )
+            if not ok
+        ]
 
 
 @dataclass(frozen=True)
@@ -54,23 +105,25 @@ class ReplayResult:
     metrics: Metrics
     cycles: int
     """How many times `run_cycle` was called."""
+    timeline: Timeline
+    refused: int = 0
+    """Jobs of the trace no cluster state could run (never replayed)."""
 
 
 def replay(
     workload: Workload,
     policy: Policy,
+    options: ReplayOptions = ReplayOptions(),
     *,
-    checkpoint_interval: Seconds = DEFAULT_CHECKPOINT_INTERVAL,
-    half_life: Seconds = DEFAULT_HALF_LIFE,
     on_progress: ProgressHook | None = None,
     on_cycle: CycleHook | None = None,
 ) -> ReplayResult:
     """Run `workload` under `policy` until no event is left. Deterministic: the same
-    arguments always give the same result. Jobs save their work every `checkpoint_interval`
-    of runtime; a preemption loses what ran since the last save."""
-    if checkpoint_interval <= 0:
-        raise InvalidRequest([f"checkpoint interval must be positive (got {checkpoint_interval})"])
-    loop = _Replay(workload, policy, checkpoint_interval, half_life, on_cycle)
+    arguments always give the same result."""
+    problems = options.problems()
+    if problems:
+        raise InvalidRequest(problems)
+    loop = _Replay(workload, policy, options, on_cycle)
     total = len(workload.jobs)
     while (event := loop.queue.peek()) is not None:
         loop.step(event.time)
@@ -102,6 +155,8 @@ class _Active:
     end: Instant
     completes: bool
     """True when its work is done by `end`; False when the walltime kills it first."""
+    restarted: bool
+    """True when this run began by reloading a checkpoint (its first seconds redo nothing)."""
 
 
 class _Replay:
@@ -111,29 +166,44 @@ class _Replay:
         self,
         workload: Workload,
         policy: Policy,
-        checkpoint_interval: Seconds,
-        half_life: Seconds,
+        options: ReplayOptions,
         on_cycle: CycleHook | None,
     ) -> None:
         self.workload = workload
         self.policy = policy
+        self.options = options
         self.scheduler = Scheduler(policy)
         """The live loop's own cycle runner: the same decisions as `run_cycle`, kept warm."""
-        self.checkpoint_interval = checkpoint_interval
-        self.half_life = half_life
         self.on_cycle = on_cycle
         self.trace: dict[JobId, TraceJob] = _index(workload)
-        self.queue: EventQueue[_Arrival | _Release] = EventQueue()
+        self.queue: EventQueue[_Arrival | _Release | NodeChange] = EventQueue()
         for t in workload.jobs:
-            self.queue.push(t.job.submit_time, _Arrival(t.job.id), NORMAL)
+            self.queue.push(t.job.submit_time, _Arrival(t.job.id), ARRIVAL)
+        for change in workload.changes:
+            self.queue.push(Instant(change.at), change, CAPACITY)
         first = min((t.job.submit_time for t in workload.jobs), default=Instant(0.0))
         self.clock = SimClock(first)
         self.charged_at = first
+        self.node_map: dict[NodeId, Node] = {n.id: n for n in workload.nodes}
+        self.nodes = workload.nodes
         self.pending: dict[JobId, Job] = {}
+        self.pending_gpus = 0
+        self.arrived: list[Job] = []
+        self.departed: list[JobId] = []
+        """How the pending jobs changed since the last cycle (the scheduler's queue)."""
         self.active: dict[JobId, _Active] = {}
         self.left = {jid: float(t.duration) for jid, t in self.trace.items()}
         self.runs: dict[JobId, list[Run]] = {jid: [] for jid in self.trace}
         self.usage = {pid: p.usage for pid, p in workload.projects.items()}
+        self.seen_period: float | None = None
+        self.projects: dict[ProjectId, Project] = dict(workload.projects)
+        types = {n.gpu_type: None for n in workload.nodes}
+        types.update({c.node.gpu_type: None for c in workload.changes if c.node is not None})
+        self.timeline = Timeline(tuple(types))
+        self.busy: dict[GpuType, int] = dict.fromkeys(types, 0)
+        self.held: dict[ProjectId, int] = dict.fromkeys(sorted(workload.projects), 0)
+        """GPUs each project's running jobs hold (charged to its fair-share usage, E1)."""
+        self.capacity = _capacity(self.nodes)
         self.started = 0
         self.finished = 0
         self.cycles = 0
@@ -145,42 +215,64 @@ class _Replay:
             self._apply(event.payload)
         if self.pending:
             self._cycle(at)  # E3
+        self.timeline.add(  # E5
+            at, self.busy, self.capacity, len(self.pending), self.pending_gpus
+        )
 
     def result(self) -> ReplayResult:
         histories = tuple(
-            JobHistory(t.job, tuple(self.runs[t.job.id])) for t in self.trace.values()
+            JobHistory(t.job, tuple(self.runs[t.job.id]), t.duration) for t in self.trace.values()
         )
-        capacity = sum(n.gpus for n in self.workload.nodes)
+        shares = {str(pid): p.shares for pid, p in self.workload.projects.items()}
         return ReplayResult(
-            self.policy.name, histories, summarize(histories, capacity), self.cycles
+            self.policy.name,
+            histories,
+            summarize(histories, self.timeline, shares),
+            self.cycles,
+            self.timeline,
+            len(self.workload.refused),
         )
 
     # -- E1: fair-share usage ---------------------------------------------------------------
 
     def _charge(self, now: Instant) -> None:
         elapsed = now - self.charged_at
-        if elapsed <= 0:
-            return
-        held: dict[ProjectId, int] = {}
-        for a in self.active.values():
-            job = a.running.job
-            held[job.project] = held.get(job.project, 0) + job.gpus
-        for pid, gpus in held.items():
-            record = self.usage.get(pid, UsageRecord())
-            self.usage[pid] = charge(record, gpus * elapsed, now, self.half_life)
-        self.charged_at = now
+        if elapsed > 0:
+            for pid, gpus in self.held.items():
+                if not gpus:
+                    continue
+                record = self.usage.get(pid, UsageRecord())
+                self.usage[pid] = charge(record, gpus * elapsed, now, self.options.half_life)
+            self.charged_at = now
+        period = self.options.usage_period
+        current = math.floor(now / period) if period > 0 else now
+        if current != self.seen_period:
+            self.seen_period = current
+            self.projects = {
+                pid: replace(p, usage=self.usage.get(pid, p.usage))
+                for pid, p in self.workload.projects.items()
+            }
 
     # -- E2: events -------------------------------------------------------------------------
 
-    def _apply(self, payload: _Arrival | _Release) -> None:
+    def _apply(self, payload: _Arrival | _Release | NodeChange) -> None:
         if isinstance(payload, _Arrival):
-            self.pending[payload.job] = self.trace[payload.job].job
+            self._enqueue(self.trace[payload.job].job)
+            return
+        if isinstance(payload, NodeChange):
+            self._change(payload)
             return
         active = self.active.get(payload.job)
         if active is None or active.run != payload.run:
             return  # a stale event: that run already ended some other way
-        del self.active[payload.job]
-        if payload.preempted:
+        self._release(active, preempted=payload.preempted)
+
+    def _release(self, active: _Active, *, preempted: bool) -> None:
+        job = active.running.job
+        del self.active[job.id]
+        self.busy[job.gpu_type] -= job.gpus
+        self.held[job.project] -= job.gpus
+        if preempted:
             self._stop(active)
         else:
             self._end(active)
@@ -188,31 +280,56 @@ class _Replay:
     def _end(self, active: _Active) -> None:
         running, now = active.running, self.clock.now()
         outcome = Outcome.COMPLETED if active.completes else Outcome.TIMEOUT
-        self.runs[running.job.id].append(Run(running.start, now, running.allocation, outcome))
+        ran = now - running.start
+        lost = Seconds(min(ran, self.options.restart_overhead) if active.restarted else 0.0)
+        self.runs[running.job.id].append(Run(running.start, now, running.allocation, outcome, lost))
         self.finished += 1
 
     def _stop(self, active: _Active) -> None:
+        """Requeue a job with the work it checkpointed; the rest of this run is lost."""
         running, now = active.running, self.clock.now()
         job, ran = running.job, now - running.start
-        kept = math.floor(ran / self.checkpoint_interval) * self.checkpoint_interval
+        overhead = self.options.restart_overhead if active.restarted else 0.0
+        useful = max(0.0, ran - overhead)
+        interval = self.options.checkpoint_interval
+        kept = min(math.floor(useful / interval) * interval, self.left[job.id])
         self.left[job.id] -= kept
-        lost = Seconds(ran - kept)
         self.runs[job.id].append(
-            Run(running.start, now, running.allocation, Outcome.PREEMPTED, lost)
+            Run(running.start, now, running.allocation, Outcome.PREEMPTED, Seconds(ran - kept))
         )
         attained = job.attained + job.gpus * ran
-        self.pending[job.id] = replace(job, attained=GpuSeconds(attained))
+        self._enqueue(replace(job, attained=GpuSeconds(attained)))
+
+    def _enqueue(self, job: Job) -> None:
+        self.pending[job.id] = job
+        self.pending_gpus += job.gpus
+        self.arrived.append(job)
+
+    def _change(self, change: NodeChange) -> None:
+        old = self.node_map.pop(change.id, None)
+        if change.node is not None:
+            self.node_map[change.id] = change.node
+        else:
+            hit = [a for a in self.active.values() if change.id in a.running.allocation.nodes]
+            for active in sorted(hit, key=lambda a: a.running.job.id):
+                self._release(active, preempted=True)
+        self.nodes = tuple(self.node_map.values())
+        self.capacity = _capacity(self.nodes)
+        if old is None and change.node is None:
+            raise InvalidRequest([f"node {change.id} is removed but was never added"])
 
     # -- E3 and E4: the cycle and its decisions ---------------------------------------------
 
     def _cycle(self, now: Instant) -> None:
         snapshot = Snapshot(
-            self.workload.nodes,
+            self.nodes,
             tuple(a.running for a in self.active.values()),
             tuple(self.pending.values()),
-            self._projects(),
+            self.projects,
         )
-        result = self.scheduler.cycle(snapshot, now)
+        changes = PendingChanges(self.arrived, self.departed)
+        result = self.scheduler.cycle(snapshot, now, changes)
+        self.arrived, self.departed = [], []
         self.cycles += 1
         if self.on_cycle is not None:
             self.on_cycle(now, snapshot, result)
@@ -221,19 +338,18 @@ class _Replay:
         for preemption in result.preemptions:
             self._preempt(preemption, now)
 
-    def _projects(self) -> dict[ProjectId, Project]:
-        return {
-            pid: replace(p, usage=self.usage.get(pid, p.usage))
-            for pid, p in self.workload.projects.items()
-        }
-
     def _start(self, admission: Admission, now: Instant) -> None:
         job = self.pending.pop(admission.job)
-        left = self.left[job.id]
+        self.pending_gpus -= job.gpus
+        self.departed.append(job.id)
+        self.busy[job.gpu_type] += job.gpus
+        self.held[job.project] = self.held.get(job.project, 0) + job.gpus
+        restarted = bool(self.runs[job.id])
+        left = self.left[job.id] + (self.options.restart_overhead if restarted else 0.0)
         end = Instant(now + min(left, job.walltime))
         self.started += 1
         running = RunningJob(job, now, admission.allocation)
-        self.active[job.id] = _Active(running, self.started, end, left <= job.walltime)
+        self.active[job.id] = _Active(running, self.started, end, left <= job.walltime, restarted)
         self.queue.push(end, _Release(job.id, self.started, False), URGENT)
 
     def _preempt(self, preemption: Preemption, now: Instant) -> None:
@@ -244,6 +360,15 @@ class _Replay:
         active.running = replace(active.running, stopping_at=stop, stopping_for=preemption.for_job)
         if stop < active.end:
             self.queue.push(stop, _Release(preemption.job, active.run, True), URGENT)
+
+
+def _capacity(nodes: tuple[Node, ...]) -> dict[GpuType, int]:
+    """GPUs in service per type: nodes up or draining (a drained node still runs its jobs)."""
+    out: dict[GpuType, int] = {}
+    for node in nodes:
+        if node.state != "down":
+            out[node.gpu_type] = out.get(node.gpu_type, 0) + node.gpus
+    return out
 
 
 def _index(workload: Workload) -> dict[JobId, TraceJob]:

@@ -20,6 +20,7 @@ from kizuna.kernel.ids import CohortId, GpuType, JobId, ProjectId
 from kizuna.kernel.units import HOUR, MINUTE, Instant, Seconds
 from kizuna.scheduling.model import Job, Node, Project, Quota
 from kizuna.scheduling.testing import nodes as build_nodes
+from kizuna.simulation.cluster import NodeChange
 
 GPU_TYPES: tuple[GpuType, ...] = (GpuType("H100"), GpuType("A100"))
 """Node groups, in order: the first gets the odd node when the count does not split evenly."""
@@ -78,6 +79,10 @@ class Workload:
     jobs: tuple[TraceJob, ...]
     awards: Mapping[ProjectId, float]
     """Award size per project in GPU-hours, from which quotas and shares were derived."""
+    changes: tuple[NodeChange, ...] = ()
+    """Nodes added, drained, back up or removed during the replay, in time order."""
+    refused: tuple[TraceJob, ...] = ()
+    """Jobs left out because no cluster state could ever run them (W4)."""
 
     def gpus(self) -> dict[GpuType, int]:
         """GPUs per type, in node order."""

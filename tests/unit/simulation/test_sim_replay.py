@@ -18,6 +18,7 @@ from kizuna.scheduling import POLICIES, CycleResult, Job, Project, Snapshot, mak
 from kizuna.scheduling.testing import job, nodes, project, projects
 from kizuna.simulation import (
     Outcome,
+    ReplayOptions,
     ReplayResult,
     TraceJob,
     Workload,
@@ -101,7 +102,9 @@ def borrow_then_reclaim(
     result = replay(
         workload(trace, *members),
         make_policy(policy),
-        checkpoint_interval=Seconds(60),
+        ReplayOptions(
+            checkpoint_interval=Seconds(60), restart_overhead=Seconds(0), usage_period=Seconds(0)
+        ),
         on_cycle=look,
     )
     return result, seen
@@ -176,7 +179,9 @@ def test_a_job_that_can_never_run_does_not_stall_the_replay() -> None:
 
 def test_checkpoint_interval_must_be_positive() -> None:
     with pytest.raises(InvalidRequest, match="checkpoint interval"):
-        replay(workload(THREE_JOBS), make_policy("fifo"), checkpoint_interval=Seconds(0))
+        replay(
+            workload(THREE_JOBS), make_policy("fifo"), ReplayOptions(checkpoint_interval=Seconds(0))
+        )
 
 
 def test_duplicate_job_ids_are_refused() -> None:
@@ -250,7 +255,9 @@ def assert_no_overlap(result: ReplayResult) -> None:
 
 def test_work_done_adds_up_to_the_true_durations(generated: Workload) -> None:
     """Completed runtime plus checkpointed runtime equals each job's true duration."""
-    result = replay(generated, make_policy("fair-share"), checkpoint_interval=Seconds(600))
+    result = replay(
+        generated, make_policy("fair-share"), ReplayOptions(checkpoint_interval=Seconds(600))
+    )
     durations = {t.job.id: t.duration for t in generated.jobs}
     for h in result.histories:
         useful = sum(r.end - r.start - r.lost for r in h.runs)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from kizuna.kernel.ids import GpuType, ProjectId
 from kizuna.kernel.units import HOUR, MINUTE, Instant, Seconds
@@ -35,6 +35,23 @@ class FairShare:
     favor_small: bool = False
     class_scale: int = HIGH.value
     recalc_period: Seconds = Seconds(5 * MINUTE)
+    _last: list[tuple[object, object, Instant, dict[ProjectId, float], Counter[GpuType]]] = field(
+        default_factory=list, init=False, compare=False, repr=False
+    )
+    """The factors and GPU counts last worked out, with the very objects they came from: a
+    loop passes the same projects and nodes between refreshes, so most cycles reuse them."""
+
+    def _inputs(
+        self, snapshot: Snapshot, at: Instant
+    ) -> tuple[dict[ProjectId, float], Counter[GpuType]]:
+        last = self._last
+        if last:
+            projects, nodes, when, fair, gpus = last[0]
+            if projects is snapshot.projects and nodes is snapshot.nodes and when == at:
+                return fair, gpus
+        fair, gpus = factors(snapshot.projects, at, self.half_life), _gpus_by_type(snapshot)
+        last[:] = [(snapshot.projects, snapshot.nodes, at, fair, gpus)]
+        return fair, gpus
 
     def as_of(self, now: Instant) -> Instant:
         """The instant priorities are computed for: the start of `now`'s recalc period."""
@@ -44,15 +61,15 @@ class FairShare:
 
     def stamp(self, snapshot: Snapshot, now: Instant) -> Hashable:
         at = self.as_of(now)
-        fair = factors(snapshot.projects, at, self.half_life)
-        return (at, tuple(sorted(fair.items())), tuple(sorted(_gpus_by_type(snapshot).items())))
+        fair, gpus = self._inputs(snapshot, at)
+        return (at, tuple(sorted(fair.items())), tuple(sorted(gpus.items())))
 
     def key(self, snapshot: Snapshot, now: Instant) -> Callable[[Job], SortKey]:
         at = self.as_of(now)
-        fair = factors(snapshot.projects, at, self.half_life)
+        fair, gpus = self._inputs(snapshot, at)
         weighted: dict[ProjectId, float] = {p: self.w_fair_share * f for p, f in fair.items()}
         sign = -1.0 if self.favor_small else 1.0
-        per_gpu = {t: sign * self.w_size / n for t, n in _gpus_by_type(snapshot).items() if n}
+        per_gpu = {t: sign * self.w_size / n for t, n in gpus.items() if n}
         size_base = self.w_size if self.favor_small else 0.0
         per_class = self.w_class / self.class_scale if self.class_scale > 0 else 0.0
         age_rate = self.w_age / self.max_age if self.max_age > 0 else 0.0
