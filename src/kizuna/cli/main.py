@@ -7,7 +7,6 @@ command, so the commands stay testable with `typer.testing.CliRunner`.
 from __future__ import annotations
 
 import json
-from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -15,7 +14,10 @@ from rich.console import Console
 
 from kizuna import __version__
 from kizuna.cli.demo import run_demo
+from kizuna.cli.output import OutputFormat
 from kizuna.cli.render import print_report, replay_progress
+from kizuna.cli.simulate import simulate
+from kizuna.cli.trace import app as trace_app
 from kizuna.kernel.errors import InvalidRequest, UnknownName
 from kizuna.scheduling import POLICIES, Policy, make_policy
 from kizuna.simulation import WorkloadSpec, generate
@@ -26,11 +28,6 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-
-
-class OutputFormat(StrEnum):
-    TABLE = "table"
-    JSON = "json"
 
 
 def _show_version(value: bool) -> None:
@@ -89,3 +86,7 @@ def _policies(names: list[str]) -> list[Policy]:
         return [make_policy(name, backfill=True) for name in dict.fromkeys(names)]
     except UnknownName as e:
         raise typer.BadParameter(str(e), param_hint="'--policy'") from None
+
+
+app.command()(simulate)
+app.add_typer(trace_app, name="trace")
