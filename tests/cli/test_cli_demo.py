@@ -77,9 +77,9 @@ def test_the_same_seed_gives_the_same_document(runner: CliRunner) -> None:
 
 
 def test_an_unknown_policy_is_refused_with_the_known_ones(runner: CliRunner) -> None:
-    result = runner.invoke(app, [*SMALL, "--policy", "fifo", "--policy", "sjf"])
+    result = runner.invoke(app, [*SMALL, "--policy", "fifo", "--policy", "srpt"])
     assert result.exit_code == 2
-    assert "unknown policy 'sjf'" in result.stderr
+    assert "unknown policy 'srpt'" in result.stderr
     assert "fair-share, fifo, las" in result.stderr
 
 

@@ -167,7 +167,7 @@ def test_jobs_larger_than_the_cluster_are_noted(runner: CliRunner, tmp_path: Pat
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--policy", "sjf"], "unknown policy 'sjf'"),
+        (["--policy", "srpt"], "unknown policy 'srpt'"),
         (["--checkpoint-interval", "soon"], "'soon' is not a duration"),
         (["--cluster", "lab.yaml"], "give --cluster or --nodes, not both"),
         (["--scale", "0"], "a scale must be positive (got 0)"),

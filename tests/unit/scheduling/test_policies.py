@@ -218,6 +218,36 @@ def test_las_thresholds_are_a_parameter() -> None:
     assert order("las", pending, thresholds=(1.0,)) == ["b", "a"]
 
 
+@pytest.mark.parametrize(
+    ("pending", "expected"),
+    [
+        pytest.param(
+            [
+                job("big", gpus=16, walltime=600, submit=0),
+                job("small", gpus=1, walltime=3600, submit=5),
+            ],
+            ["small", "big"],
+            id="less-work-first",  # 3,600 GPU-seconds before 9,600
+        ),
+        pytest.param(
+            [
+                job("long", gpus=1, walltime=7200, submit=0),
+                job("wide", gpus=8, walltime=600, submit=1),
+            ],
+            ["wide", "long"],
+            id="work-not-width",  # 4,800 before 7,200
+        ),
+        pytest.param(
+            [job("b", gpus=2, walltime=60, submit=3), job("a", gpus=1, walltime=120, submit=3)],
+            ["a", "b"],
+            id="equal-work-by-submit-then-id",
+        ),
+    ],
+)
+def test_sjf_orders_by_requested_work(pending: list[Job], expected: list[str]) -> None:
+    assert order("sjf", pending) == expected
+
+
 # -- registry ---------------------------------------------------------------------------------
 
 
@@ -226,12 +256,12 @@ def test_unknown_policy_lists_the_known_names() -> None:
         make_policy("round-robin")
     message = str(raised.value)
     assert "'round-robin'" in message
-    for name in ("fair-share", "fifo", "las"):
+    for name in POLICIES:
         assert name in message
 
 
 def test_registry_holds_the_documented_policies() -> None:
-    assert set(POLICIES) == {"fifo", "fair-share", "las"}
+    assert set(POLICIES) == {"fifo", "fair-share", "las", "sjf"}
 
 
 @pytest.mark.parametrize("quotas", [True, False], ids=["quotas-on", "quotas-off"])
@@ -247,7 +277,7 @@ def test_every_policy_runs_with_every_switch(name: str, backfill: bool, quotas: 
     )
     busy = running(job("r", project="p2", walltime=1000.0), 0.0, {"h100-0000": range(8)})
     pending = (
-        job("head", gpus=16, submit=0),
+        job("head", gpus=16, walltime=200.0, submit=0),  # also the least work, for sjf
         job("short", project="p3", walltime=500.0, submit=1),
     )
     snapshot = Snapshot(nodes(2), (busy,), pending, tenants)

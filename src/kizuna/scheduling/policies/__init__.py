@@ -13,11 +13,13 @@ from kizuna.scheduling.policies.base import Ordering, Policy
 from kizuna.scheduling.policies.fair_share import FairShare
 from kizuna.scheduling.policies.fifo import Fifo
 from kizuna.scheduling.policies.las import Las
+from kizuna.scheduling.policies.sjf import Sjf
 
 POLICIES: dict[str, Callable[..., Ordering]] = {
     "fifo": Fifo,
     "fair-share": FairShare,
     "las": Las,
+    "sjf": Sjf,
 }
 
 

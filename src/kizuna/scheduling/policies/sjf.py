@@ -1,0 +1,25 @@
+"""Smallest job first: by requested work, GPUs x walltime (Slurm users know it as the size
+and time factors, planners as SJF). It shortens mean JCT when walltimes are honest and can
+starve large jobs, which is what a planner compares it for; backfill keeps the head's
+promise either way (ADR 0006)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+
+from kizuna.kernel.units import Instant
+from kizuna.scheduling.model import Job, Snapshot
+from kizuna.scheduling.policies.base import SortKey, tie_break
+
+
+@dataclass(frozen=True)
+class Sjf:
+    def key(self, snapshot: Snapshot, now: Instant) -> Callable[[Job], SortKey]:
+        def key(job: Job) -> SortKey:
+            return (job.gpus * job.walltime, *tie_break(job))
+
+        return key
+
+    def stamp(self, snapshot: Snapshot, now: Instant) -> Hashable:
+        return None  # a job's key depends on the job alone
