@@ -25,12 +25,12 @@ def runner() -> CliRunner:
     return CliRunner()
 
 
-def trace(runner: CliRunner, *args: str) -> Result:
+def trace_cli(runner: CliRunner, *args: str) -> Result:
     return runner.invoke(app, ["trace", *args], env={"COLUMNS": "160"})
 
 
 def run_json(runner: CliRunner, *args: str) -> dict[str, Any]:
-    result = trace(runner, *args, "--output", "json")
+    result = trace_cli(runner, *args, "--output", "json")
     assert result.exit_code == 0, result.output
     document: dict[str, Any] = json.loads(result.stdout)
     return document
@@ -56,7 +56,7 @@ def test_synth_writes_the_jobs_asked_for(runner: CliRunner, tmp_path: Path, suff
 def test_synth_is_reproducible_from_its_seed(runner: CliRunner, tmp_path: Path) -> None:
     paths = [tmp_path / f"{name}.csv" for name in ("a", "b", "c")]
     for path, seed in zip(paths, ("1", "1", "2"), strict=True):
-        result = trace(runner, "synth", "-n", "50", "--seed", seed, "-o", str(path))
+        result = trace_cli(runner, "synth", "-n", "50", "--seed", seed, "-o", str(path))
         assert result.exit_code == 0, result.output
         assert f"Wrote 50 jobs to {path} (seed {seed}" in result.stdout
     assert paths[0].read_text() == paths[1].read_text() != paths[2].read_text()
@@ -87,7 +87,7 @@ def test_synth_refuses_bad_input(
     message: str,
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    result = trace(runner, "synth", *args)
+    result = trace_cli(runner, "synth", *args)
     assert result.exit_code == 2
     assert message in result.stderr
     assert not list(tmp_path.iterdir())
@@ -97,7 +97,7 @@ def test_convert_writes_canonical_records(runner: CliRunner, tmp_path: Path) -> 
     source = tmp_path / "philly.csv"
     source.write_text(PHILLY)
     out = tmp_path / "jobs.jsonl"
-    result = trace(runner, "convert", str(source), "-o", str(out), "--bad-rows", "skip")
+    result = trace_cli(runner, "convert", str(source), "-o", str(out), "--bad-rows", "skip")
     assert result.exit_code == 0, result.output
     assert f"Wrote 2 jobs read as philly to {out}." in result.stdout
     assert "Skipped 1 bad row of philly.csv:" in result.stderr
@@ -112,7 +112,7 @@ def test_convert_writes_canonical_records(runner: CliRunner, tmp_path: Path) -> 
 def test_convert_rejects_bad_rows_by_default(runner: CliRunner, tmp_path: Path) -> None:
     source = tmp_path / "philly.csv"
     source.write_text(PHILLY)
-    result = trace(runner, "convert", str(source), "-o", str(tmp_path / "jobs.csv"))
+    result = trace_cli(runner, "convert", str(source), "-o", str(tmp_path / "jobs.csv"))
     assert result.exit_code == 2
     assert "line 4: duration cannot be negative" in result.stderr
     assert not (tmp_path / "jobs.csv").exists()
@@ -158,7 +158,7 @@ def test_info_summarises_the_trace(runner: CliRunner, tmp_path: Path) -> None:
 
 
 def test_info_prints_for_people(runner: CliRunner, tmp_path: Path) -> None:
-    result = trace(runner, "info", str(info_trace(tmp_path)))
+    result = trace_cli(runner, "info", str(info_trace(tmp_path)))
     assert result.exit_code == 0, result.output
     assert "11 jobs from 2 tenants over 54m, asking for 14 GPU-hours" in result.stdout
     assert "GPUs per job" in result.stdout and "Durations" in result.stdout
@@ -168,6 +168,29 @@ def test_info_prints_for_people(runner: CliRunner, tmp_path: Path) -> None:
 def test_info_of_an_unknown_format_exits_2(runner: CliRunner, tmp_path: Path) -> None:
     path = tmp_path / "jobs.txt"
     path.write_text("a,b\n1,2\n")
-    result = trace(runner, "info", str(path))
+    result = trace_cli(runner, "info", str(path))
     assert result.exit_code == 2
     assert "cannot tell the format" in result.stderr
+
+
+def test_reader_options_reach_the_reader_and_unknown_ones_are_refused(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    """`--option KEY=VALUE` goes to the format's reader; a key it does not take, or a
+    malformed pair, exits 2 naming the problem."""
+    trace = tmp_path / "vc.trace"
+    trace.write_text("ResNet-18 (batch size 16)\tcmd\t-n\t1\t1000\t0.0\t1\n")
+    throughputs = tmp_path / "t.json"
+    throughputs.write_text('{"k80": {"(\'ResNet-18 (batch size 16)\', 1)": {"null": 2.0}}}')
+    document = run_json(
+        runner, "info", str(trace), "--option", f"throughputs={throughputs}",
+        "--option", "gpu_type=k80",
+    )  # fmt: skip
+    assert document["jobs"] == 1
+    assert document["gpu_hours"] == round(1000 / 2.0 / 3600, 3)  # 1,000 steps at 2 per second
+    wrong = trace_cli(runner, "info", str(trace), "--option", "color=red")
+    assert wrong.exit_code == 2
+    assert "has no option 'color'" in wrong.stderr
+    broken = trace_cli(runner, "info", str(trace), "--option", "broken")
+    assert broken.exit_code == 2
+    assert "not KEY=VALUE" in broken.stderr

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
+from typing import Annotated
 
 import typer
 
@@ -14,6 +15,27 @@ from kizuna.traces import Trace
 
 PROBLEMS_SHOWN = 5
 """Bad rows listed by line before the rest are counted."""
+
+
+ReaderOptions = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--option",
+        help="A reader option KEY=VALUE, repeatable: throughputs=PATH and gpu_type=k80 "
+        "(gavel), job_table=PATH (pai).",
+    ),
+]
+
+
+def reader_options(given: list[str] | None) -> dict[str, object]:
+    """`--option KEY=VALUE` pairs as keyword arguments for `read_trace`."""
+    out: dict[str, object] = {}
+    for item in given or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise typer.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="'--option'")
+        out[key.strip()] = value.strip()
+    return out
 
 
 class OutputFormat(StrEnum):

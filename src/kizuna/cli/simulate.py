@@ -20,7 +20,14 @@ from rich.console import Console
 from rich.measure import Measurement
 from rich.table import Table
 
-from kizuna.cli.output import OutputFormat, job_count, report_skipped, user_errors
+from kizuna.cli.output import (
+    OutputFormat,
+    ReaderOptions,
+    job_count,
+    reader_options,
+    report_skipped,
+    user_errors,
+)
 from kizuna.cli.render import replay_progress
 from kizuna.kernel.errors import InvalidRequest, UnknownName
 from kizuna.kernel.units import HOUR, Seconds, format_duration, parse_duration
@@ -96,6 +103,7 @@ def simulate(
     limit: Annotated[
         int | None, typer.Option(min=1, help="Replay only the first N jobs (by submit time).")
     ] = None,
+    option: ReaderOptions = None,
     report: Annotated[
         Path | None, typer.Option(help="Write a self-contained HTML report here.")
     ] = None,
@@ -111,12 +119,13 @@ def simulate(
     interval = _duration(checkpoint_interval, "--checkpoint-interval")
     overhead = _duration(restart_overhead, "--restart-overhead")
     policies = _policies(policy or list(POLICIES), backfill, quotas, budgets)
+    options = reader_options(option)
     if cluster is not None and nodes is not None:
         raise typer.BadParameter("give --cluster or --nodes, not both", param_hint="'--nodes'")
     with user_errors():
         if report is not None and not report.parent.is_dir():
             raise InvalidRequest([f"cannot write {report}: there is no folder {report.parent}"])
-        read = read_trace(trace, format, on_bad=bad_rows)
+        read = read_trace(trace, format, on_bad=bad_rows, **options)
         report_skipped(read, trace.name)
         if limit is not None:
             read = replace(read, records=read.records[:limit])

@@ -21,7 +21,14 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from kizuna.cli.output import OutputFormat, job_count, report_skipped, user_errors
+from kizuna.cli.output import (
+    OutputFormat,
+    ReaderOptions,
+    job_count,
+    reader_options,
+    report_skipped,
+    user_errors,
+)
 from kizuna.kernel.errors import InvalidRequest
 from kizuna.kernel.units import HOUR, format_duration
 from kizuna.planning.specs import busiest_tenants, nodes_for_load, offered_gpus
@@ -99,12 +106,14 @@ def convert(
     bad_rows: Annotated[
         BadRows, typer.Option(help="Skip bad rows (reported) or reject the trace.")
     ] = BadRows.REJECT,
+    option: ReaderOptions = None,
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """Read a trace in any known format and write it as canonical CSV or JSON Lines."""
+    options = reader_options(option)
     with user_errors():
         _check_suffix(out)
-        trace = read_trace(source, format, on_bad=bad_rows)
+        trace = read_trace(source, format, on_bad=bad_rows, **options)
         report_skipped(trace, source.name)
         written = write_trace(trace, out)
     if output is OutputFormat.JSON:
@@ -129,11 +138,13 @@ def info(
     ] = BadRows.REJECT,
     load: Annotated[float, typer.Option(help="Load to size a cluster for.")] = 0.8,
     gpus_per_node: Annotated[int, typer.Option(min=1, help="GPUs per node of that cluster.")] = 8,
+    option: ReaderOptions = None,
     output: OutputOption = OutputFormat.TABLE,
 ) -> None:
     """What a trace holds: jobs, tenants, span, GPU-hours, gangs, durations, cluster needed."""
+    options = reader_options(option)
     with user_errors():
-        trace = read_trace(source, format, on_bad=bad_rows)
+        trace = read_trace(source, format, on_bad=bad_rows, **options)
         report_skipped(trace, source.name)
         summary = TraceSummary.of(source.name, trace, load, gpus_per_node)
     if output is OutputFormat.JSON:
@@ -230,7 +241,7 @@ class TraceSummary:
     def print(self, console: Console) -> None:
         console.print(
             f"{self.name} ({self.source}): {job_count(self.jobs)} from {self.tenants:,}"
-            f" tenants over {format_duration(self.span)},"
+            f" tenant{'s' * (self.tenants != 1)} over {format_duration(self.span)},"
             f" asking for {self.gpu_hours:,.0f} GPU-hours"
             f" ({self.offered_gpus:,.1f} GPUs busy on average).",
             markup=False,
