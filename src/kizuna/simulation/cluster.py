@@ -200,15 +200,14 @@ class ClusterSpec:
             raise InvalidRequest(["node_groups: a cluster spec needs a list of node groups"])
         groups = [_group(g, f"node_groups[{i}]", problems) for i, g in enumerate(raw_groups)]
         names = [g.name for g in groups if g is not None]
+        known = (set(names) | {_group_name(g) for g in raw_groups}) - {""}
         for name in sorted({n for n in names if names.count(n) > 1}):
             problems.append(f"node_groups: the name {name!r} is used twice")
         raw_changes = data.get("changes", []) or []
         if not isinstance(raw_changes, Sequence) or isinstance(raw_changes, str):
             problems.append("changes: must be a list")
             raw_changes = []
-        changes = [
-            _change(c, f"changes[{i}]", set(names), problems) for i, c in enumerate(raw_changes)
-        ]
+        changes = [_change(c, f"changes[{i}]", known, problems) for i, c in enumerate(raw_changes)]
         name = data.get("name", "cluster")
         if not isinstance(name, str) or not name:
             problems.append("name: must be a non-empty string")
@@ -218,6 +217,17 @@ class ClusterSpec:
         return cls(
             tuple(g for g in groups if g is not None), tuple(ordered), str(name) or "cluster"
         )
+
+
+def _group_name(data: object) -> str:
+    """The name a node group is known by, as far as it can be read."""
+    if isinstance(data, Mapping):
+        name, gpu_type = data.get("name"), data.get("gpu_type")
+        if isinstance(name, str):
+            return name
+        if isinstance(gpu_type, str):
+            return gpu_type.lower()
+    return ""
 
 
 def _unknown_keys(data: Mapping[Any, Any], known: set[str], at: str, problems: list[str]) -> None:
@@ -282,13 +292,13 @@ def _change(data: object, at: str, groups: set[str], problems: list[str]) -> Cap
     if not isinstance(nodes, int) or isinstance(nodes, bool) or nodes < 1:
         problems.append(f"{at}.{kind.value}: must be a number of nodes >= 1 (got {nodes!r})")
         return None
+    when = _duration(data.get("at"), f"{at}.at", problems)
     group = data.get("group", next(iter(sorted(groups))) if len(groups) == 1 else None)
     if group not in groups:
         problems.append(
             f"{at}.group: must name a node group ({', '.join(sorted(groups))}); got {group!r}"
         )
         return None
-    when = _duration(data.get("at"), f"{at}.at", problems)
     span = _duration(data["for"], f"{at}.for", problems) if "for" in data else None
     if "for" in data and kind is not ChangeKind.DRAIN:
         problems.append(f"{at}.for: only a drain has a duration")

@@ -1,4 +1,4 @@
-"""Replay a workload through the scheduling core, one discrete event at a time (ADR 0002).
+"""Replay a workload through the scheduling core, one discrete event at a time (ADR 0014).
 
 The loop, as cited below:
  E1 move the simulated clock to the next event's instant and charge fair-share usage for

@@ -89,7 +89,7 @@ def build(
         gpu_type = GpuType(r.gpu_type or cluster.default_gpu_type)
         job = _job(r, gpu_type, ProjectId(project_of[r.project]), node_size, defaults)
         (jobs if r.gpus <= largest.get(gpu_type, 0) else refused).append(
-            TraceJob(job, Seconds(r.duration))
+            TraceJob(job, Seconds(float(r.duration)))
         )
     sizes = {pid: sum((p.budgets or {}).values()) / HOUR for pid, p in projects.items()}
     return Workload(
@@ -138,7 +138,7 @@ def _job(
         gpu_type,
         r.gpus,
         Seconds(walltime),
-        Instant(r.submit),
+        Instant(float(r.submit)),
         gpus_per_node=per_node,
         priority=priority,
         grace=defaults.grace,

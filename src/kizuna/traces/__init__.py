@@ -2,7 +2,8 @@
 
 `read_trace` reads any format in `FORMATS` (telling it from the file when not named) into a
 `Trace` of canonical records; `write_trace` writes Kizuna's canonical CSV or JSON Lines;
-`synthesize` makes a Philly-shaped trace from a seed.
+`synthesize` makes a Philly-shaped trace from a seed. Bad rows are reported by line, never
+dropped silently (ADR 0015).
 """
 
 from __future__ import annotations
