@@ -81,7 +81,18 @@ def policies(draw: Draw, names: Sequence[str] = tuple(POLICIES)) -> Policy:
     """Any registered policy with any combination of backfill, quotas and budgets."""
     backfill, quotas, budgets = draw(SWITCHES)
     name = draw(st.sampled_from(tuple(names)))
-    return make_policy(name, backfill=backfill, quotas=quotas, budgets=budgets)
+    params = draw(st.sampled_from(FAIR_SHARE_VARIANTS)) if name == "fair-share" else {}
+    return make_policy(name, backfill=backfill, quotas=quotas, budgets=budgets, **params)
+
+
+FAIR_SHARE_VARIANTS: tuple[dict[str, Any], ...] = (
+    {},
+    {"max_age": 1200.0, "recalc_period": 300.0, "w_age": 20_000.0},
+    {"max_age": 0.0},
+    {"favor_small": True, "recalc_period": 60.0},
+)
+"""Defaults; age that fills within a few of the tests' 600 s steps and outweighs fair share
+(so jobs change tier during a sequence, ADR 0016); age always full; small gangs first."""
 
 
 # -- profiles: the tables a snapshot draws from --------------------------------------------------

@@ -30,7 +30,7 @@ from kizuna.scheduling import (
 )
 from kizuna.scheduling import cycle as cycle_module
 from kizuna.scheduling.model import UsageRecord
-from kizuna.scheduling.testing import end, job, nodes, settle
+from kizuna.scheduling.testing import end, job, nodes, project, projects, running, settle
 
 
 @contextmanager
@@ -176,3 +176,42 @@ def test_changes_that_do_not_add_up_are_refused() -> None:
         with pytest.raises(InconsistentSnapshot, match=message):
             scheduler.cycle(grown, Instant(1.0), changes)
         same(scheduler.cycle(grown, Instant(2.0)), run_cycle(grown, policy, Instant(2.0)))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 3), st.integers(0, 40), st.sampled_from((1, 2, 4, 8))),
+        min_size=1,
+        max_size=25,
+    ),
+    st.lists(st.integers(1, 900), min_size=1, max_size=12),
+)
+def test_a_kept_queue_follows_jobs_across_tiers_as_they_age(
+    jobs: list[tuple[int, int, int]], steps: list[int]
+) -> None:
+    """Fair-share with age that fills in four 300 s periods and outweighs fair share: as
+    time passes, jobs move to their project's full-age tier (ADR 0016) in a kept queue,
+    and its order stays the order a fresh cycle sorts."""
+    policy = make_policy(
+        "fair-share", max_age=1200.0, recalc_period=300.0, w_age=20_000.0, quotas=False
+    )
+    tenants = projects(*(project(f"p{n}", usage=3600.0 * n * n) for n in range(4)))
+    busy = running(job("busy", gpus=8, walltime=1e9), 0.0, {"h100-0000": range(8)})
+    pending = tuple(
+        job(f"j{i:02d}", gpus=g, project=f"p{p}", submit=100.0 * s)
+        for i, (p, s, g) in enumerate(jobs)
+    )
+    snapshot = Snapshot(nodes(1), (busy,), pending, tenants)
+    scheduler = Scheduler(policy)
+    now = Instant(4000.0)
+    for n, step in enumerate(steps):
+        if n == len(steps) // 2:  # a job arrives midway
+            late = job("late", gpus=1, project="p3", submit=now)
+            grown = dataclasses.replace(snapshot, pending=(*snapshot.pending, late))
+            result = scheduler.cycle(grown, now, PendingChanges([late], []))
+            snapshot = grown
+        else:
+            result = scheduler.cycle(snapshot, now, PendingChanges())
+        assert tuple(result.order) == tuple(run_cycle(snapshot, policy, now).order)
+        now = Instant(now + step)

@@ -37,7 +37,7 @@ from kizuna.scheduling.line import LineSteps
 from kizuna.scheduling.model import Job, RunningJob, Snapshot
 from kizuna.scheduling.occupancy import Occupancy
 from kizuna.scheduling.policies.base import Policy, SortKey
-from kizuna.scheduling.queue import Entry, Group, GroupKey, Queue
+from kizuna.scheduling.queue import Entry, Group, GroupKey, Order, Queue
 from kizuna.scheduling.quota import Fit, QuotaBook
 from kizuna.scheduling.reclaim import Cap
 from kizuna.scheduling.type_state import Outcome, TypeState, type_state
@@ -92,9 +92,9 @@ class _Cycle(LineSteps):
     _admitted_jobs: list[Job] = field(default_factory=list)
     holding: Mapping[tuple[ProjectId, GpuType], list[RunningJob]] = field(default_factory=dict)
     """Running jobs per (project, type), from the occupancy."""
-    jobs: list[Job] = field(default_factory=list)
-    """The queue's jobs in the policy's order as this cycle saw them: a `Scheduler` updates
-    its queue later, while this cycle's reasons may still be read."""
+    order: Order | None = None
+    """The queue's order as this cycle saw it: a `Scheduler` updates its queue later, while
+    this cycle's reasons may still be read."""
     seen: set[JobId] = field(default_factory=set)
     """Jobs considered in their turn; the others are explained later."""
     events: dict[JobId, Outcome] = field(default_factory=dict)
@@ -132,7 +132,7 @@ class _Cycle(LineSteps):
             occupancy.up,
             quota.headroom() if policy.quotas else {},
             holding=holding,
-            jobs=queue.jobs,
+            order=queue.order(),
         )
 
     @property
@@ -177,7 +177,7 @@ class _Cycle(LineSteps):
         most, work = 0, 0.0
         state = self.types.get(gk[1])
         can_reclaim = self.policy.quotas and self.policy.backfill
-        for k, j in group.entries:
+        for k, j in group.entries(self.queue.levels):
             if (j.gpus <= room) is not (phase == 0):
                 continue
             if state is not None and state.closed_above <= group.least_gpus and not can_reclaim:
@@ -211,12 +211,13 @@ class _Cycle(LineSteps):
 
     def effective_order(self) -> list[Job]:
         """The queue as the cycle walks it: jobs within nominal quota first (Q5)."""
+        jobs = self.order.jobs() if self.order is not None else []
         if not self.policy.quotas:
-            return list(self.jobs)
+            return jobs
         room = self.room
         first: list[Job] = []
         rest: list[Job] = []
-        for j in self.jobs:
+        for j in jobs:
             (first if j.gpus <= room.get((j.project, j.gpu_type), 0) else rest).append(j)
         return first + rest
 

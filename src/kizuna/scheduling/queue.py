@@ -3,13 +3,19 @@
 A cycle passes over whole groups that the project's quota or budget already refuses, so it
 only walks the jobs that could act (ADR 0008). A `Scheduler` keeps the queue from one cycle
 to the next and brings it up to date by the jobs that arrived and left (ADR 0013).
+
+Each group keeps its jobs by rank, in one list per tier (ADR 0016): ranks do not change
+while the ordering's stamp stays, so a new cycle only moves the jobs whose tier changed.
+Keys are made from rank and level when the cycle walks a group; the queue's order as a whole
+(`Queue.jobs`) is merged from the groups only when it is read.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right, insort
+import heapq
+from bisect import bisect_left, insort
 from collections import Counter
-from collections.abc import Collection, Hashable, Sequence
+from collections.abc import Collection, Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
 from heapq import heapify, heappop, heappush
 
@@ -17,19 +23,21 @@ from kizuna.kernel.errors import InconsistentSnapshot
 from kizuna.kernel.ids import GpuType, JobId, ProjectId
 from kizuna.kernel.units import UNLIMITED, Instant
 from kizuna.scheduling.model import Job, Snapshot
-from kizuna.scheduling.policies.base import Policy, SortKey
+from kizuna.scheduling.policies.base import NEVER, Levels, Policy, SortKey
 
 NO_GANG = 1 << 30
 """The smallest gang of a group without jobs: larger than any request."""
 GroupKey = tuple[ProjectId, GpuType]
 Entry = tuple[SortKey, Job]
+"""A key (or, inside a group's tier, a rank) and its job."""
 
 
 @dataclass
 class Group:
-    """One project's pending jobs of one GPU type, in queue order."""
+    """One project's pending jobs of one GPU type: per tier, by rank."""
 
-    entries: list[Entry] = field(default_factory=list)
+    project: ProjectId
+    tiers: tuple[list[Entry], list[Entry]] = field(default_factory=lambda: ([], []))
     least_gpus: int = NO_GANG
     least_work: float = UNLIMITED
     """The smallest gang and the smallest GPUs x walltime among them, kept up to date as
@@ -38,21 +46,24 @@ class Group:
     _sizes: Counter[int] = field(default_factory=Counter)
     _works: Counter[float] = field(default_factory=Counter)
     _heap: list[float] = field(default_factory=list)
+    expiring: list[tuple[float, SortKey, JobId]] = field(default_factory=list)
+    """Tier-0 jobs by the instant they move to tier 1 (stale entries are skipped)."""
 
-    @classmethod
-    def of(cls, entries: list[Entry]) -> Group:
-        """A group of these entries, counted in one pass."""
-        group = cls(entries)
-        group._sizes = Counter(j.gpus for _, j in entries)
-        group._works = Counter(j.gpus * j.walltime for _, j in entries)
-        group._heap = list(group._works)
-        heapify(group._heap)
-        group.least_gpus = min(group._sizes, default=NO_GANG)
-        group.least_work = group._heap[0] if group._heap else UNLIMITED
-        return group
+    def __len__(self) -> int:
+        return len(self.tiers[0]) + len(self.tiers[1])
+
+    def count_all(self) -> None:
+        """Count every job of the tiers in one pass."""
+        jobs = [j for tier in self.tiers for _, j in tier]
+        self._sizes = Counter(j.gpus for j in jobs)
+        self._works = Counter(j.gpus * j.walltime for j in jobs)
+        self._heap = list(self._works)
+        heapify(self._heap)
+        self.least_gpus = min(self._sizes, default=NO_GANG)
+        self.least_work = self._heap[0] if self._heap else UNLIMITED
 
     def count(self, job: Job) -> None:
-        """Count a job that joined `entries`."""
+        """Count a job that joined a tier."""
         work = job.gpus * job.walltime
         self._sizes[job.gpus] += 1
         self._works[work] += 1
@@ -62,7 +73,7 @@ class Group:
         self.least_work = min(self.least_work, work)
 
     def uncount(self, job: Job) -> None:
-        """Stop counting a job that left `entries`."""
+        """Stop counting a job that left its tier."""
         work = job.gpus * job.walltime
         self._sizes[job.gpus] -= 1
         if not self._sizes[job.gpus]:
@@ -77,99 +88,131 @@ class Group:
                 heappop(heap)
             self.least_work = heap[0] if heap else UNLIMITED
 
+    def entries(self, levels: Levels) -> Iterator[Entry]:
+        """The group's jobs in queue order, with their keys under `levels`."""
+        young, old = self.tiers
+        if levels.flat:
+            yield from heapq.merge(young, old, key=_first) if old else young
+            return
+        p = self.project
+        first = ((levels.key(p, 0, r), j) for r, j in young)
+        if not old:
+            yield from first
+            return
+        second = ((levels.key(p, 1, r), j) for r, j in old)
+        yield from heapq.merge(first, second, key=_first)
+
+
+@dataclass(frozen=True)
+class Order:
+    """The queue's order as one cycle saw it: the groups' tiers as they were, merged only
+    when read (a `Scheduler` changes its queue afterwards)."""
+
+    groups: tuple[Group, ...]
+    levels: Levels
+
+    def jobs(self) -> list[Job]:
+        streams = [g.entries(self.levels) for g in self.groups]
+        return [j for _, j in heapq.merge(*streams, key=_first)]
+
 
 @dataclass
 class Queue:
-    """Pending jobs sorted by the policy's keys, made under one stamp of the ordering."""
+    """Pending jobs by rank, made under one stamp of the ordering, with this cycle's levels."""
 
     stamp: Hashable
     pending: tuple[Job, ...]
-    keys: list[SortKey]
-    jobs: list[Job]
     groups: dict[GroupKey, Group]
+    levels: Levels
+    where: dict[JobId, tuple[GroupKey, int, SortKey]]
+    """Each pending job's group, tier and rank."""
     _members: set[int] | None = None
-    _ids: set[JobId] | None = None
-    _key_of: dict[JobId, SortKey] | None = None
 
     @classmethod
     def of(cls, policy: Policy, snapshot: Snapshot, now: Instant) -> Queue:
-        pending = snapshot.pending
-        keys = list(map(policy.ordering.key(snapshot, now), pending))
-        ranks = sorted(range(len(keys)), key=keys.__getitem__)  # stable, like Policy.order
-        keys = [keys[i] for i in ranks]
-        jobs = [pending[i] for i in ranks]
-        found: dict[GroupKey, list[Entry]] = {}
-        for k, job in zip(keys, jobs, strict=True):
-            gk = (job.project, job.gpu_type)
-            entries = found.get(gk)
-            if entries is None:
-                found[gk] = [(k, job)]
-            else:
-                entries.append((k, job))
-        groups = {gk: Group.of(entries) for gk, entries in found.items()}
-        ids = {j.id for j in jobs}
-        if len(ids) != len(jobs):
-            twice = sorted(i for i, n in Counter(j.id for j in jobs).items() if n > 1)
+        ordering = policy.ordering
+        levels, rank = ordering.levels(snapshot, now), ordering.rank(snapshot, now)
+        groups: dict[GroupKey, Group] = {}
+        where: dict[JobId, tuple[GroupKey, int, SortKey]] = {}
+        flat = levels.flat
+        twice = sorted(i for i, n in Counter(j.id for j in snapshot.pending).items() if n > 1)
+        if twice:
             raise InconsistentSnapshot(f"pending job ids appear twice: {', '.join(twice)}")
-        queue = cls(policy.ordering.stamp(snapshot, now), pending, keys, jobs, groups)
-        queue._ids = ids
-        return queue
+        for job in snapshot.pending:
+            gk = (job.project, job.gpu_type)
+            group = groups.get(gk)
+            if group is None:
+                group = groups[gk] = Group(job.project)
+            tier = 0 if flat else levels.tier(job)
+            r = rank(job, tier)
+            group.tiers[tier].append((r, job))
+            where[job.id] = (gk, tier, r)
+            if not flat and tier == 0 and (until := levels.expiry(job)) < NEVER:
+                group.expiring.append((until, r, job.id))
+        for group in groups.values():
+            for entries in group.tiers:
+                entries.sort(key=_first)
+            heapify(group.expiring)
+            group.count_all()
+        return cls(ordering.stamp(snapshot, now), snapshot.pending, groups, levels, where)
+
+    @property
+    def jobs(self) -> list[Job]:
+        """Every pending job in queue order (merged from the groups on each read)."""
+        return self.order().jobs()
+
+    def order(self) -> Order:
+        """The order as of now, kept for reading later: the tiers' lists are copied."""
+        copies = []
+        for group in self.groups.values():
+            copy = Group(group.project, (list(group.tiers[0]), list(group.tiers[1])))
+            copies.append(copy)
+        return Order(tuple(copies), self.levels)
+
+    def __contains__(self, job: object) -> bool:
+        """Is a job of this id pending?"""
+        return job in self.where
 
     @property
     def members(self) -> set[int]:
-        """`id()` of every job in `jobs`: an unchanged job is the very same object."""
+        """`id()` of every pending job: an unchanged job is the very same object."""
         if self._members is None:
-            self._members = {id(j) for j in self.jobs}
+            self._members = {id(j) for j in self.pending}
         return self._members
 
-    def __contains__(self, job: object) -> bool:
-        """Is a job of this id pending? (The set of ids is made on first use.)"""
-        return job in self.ids
-
-    @property
-    def ids(self) -> set[JobId]:
-        if self._ids is None:
-            self._ids = {j.id for j in self.jobs}
-        return self._ids
+    def advance(self, policy: Policy, snapshot: Snapshot, now: Instant) -> None:
+        """This cycle's levels; jobs whose tier changed since move to their new tier."""
+        ordering = policy.ordering
+        self.levels = levels = ordering.levels(snapshot, now)
+        if levels.flat:
+            return
+        rank = None
+        for gk, group in self.groups.items():
+            expiring = group.expiring
+            while expiring and expiring[0][0] <= now:
+                _, r, job_id = heappop(expiring)
+                held = self.where.get(job_id)
+                if held is None or held[1] != 0 or held[2] != r:
+                    continue  # it left the queue, or came back as another entry
+                young = group.tiers[0]
+                at = bisect_left(young, r, key=_first)
+                _, job = young.pop(at)
+                rank = rank or ordering.rank(snapshot, now)
+                moved = rank(job, 1)
+                insort(group.tiers[1], (moved, job), key=_first)
+                self.where[job_id] = (gk, 1, moved)
 
     def update(self, policy: Policy, snapshot: Snapshot, now: Instant) -> bool:
-        """Bring the queue to `snapshot.pending` by its differences; False when too many
-        jobs are new for that to pay (then sort anew)."""
+        """Bring the queue to `snapshot.pending` by its differences, found by comparing the
+        pending jobs; False when too many jobs are new for that to pay (then sort anew)."""
         if snapshot.pending is self.pending:
             return True
         current = {id(j) for j in snapshot.pending}
         arrived = [j for j in snapshot.pending if id(j) not in self.members]
         if len(arrived) * 8 > len(snapshot.pending):
             return False
-        left = [j for j in self.jobs if id(j) not in current]
-        kept = [(k, j) for k, j in zip(self.keys, self.jobs, strict=True) if id(j) in current]
-        keys, jobs = [k for k, _ in kept], [j for _, j in kept]
-        touched: set[GroupKey] = {(j.project, j.gpu_type) for j in left}
-        for gk in touched:
-            group = self.groups[gk]
-            group.entries = [(k, j) for k, j in group.entries if id(j) in current]
-        for job in left:
-            self.groups[(job.project, job.gpu_type)].uncount(job)
-        key = policy.ordering.key(snapshot, now)
-        for job in arrived:
-            k = key(job)
-            at = bisect_right(keys, k)  # keys are unique: they end in the job id
-            keys.insert(at, k)
-            jobs.insert(at, job)
-            gk = (job.project, job.gpu_type)
-            group = self.groups.setdefault(gk, Group())
-            insort(group.entries, (k, job), key=_first)
-            group.count(job)
-            touched.add(gk)
-        for gk in touched:
-            if not self.groups[gk].entries:
-                del self.groups[gk]
-        ids = (self.ids - {j.id for j in left}) | {j.id for j in arrived}
-        if len(ids) != len(jobs):
-            raise InconsistentSnapshot("a pending job id appears twice")
-        self.pending, self.keys, self.jobs = snapshot.pending, keys, jobs
-        self._members, self._ids, self._key_of = current, ids, None
-        return True
+        left = [j.id for j in self.pending if id(j) not in current]
+        return self.apply(arrived, left, policy, snapshot, now)
 
     def apply(
         self,
@@ -184,48 +227,40 @@ class Queue:
         queue's length. False when too many jobs are new for that to pay (then sort anew)."""
         if len(arrived) * 8 > len(snapshot.pending):
             return False
-        ids = self.ids
-        if self._key_of is None:
-            self._key_of = {j.id: k for k, j in zip(self.keys, self.jobs, strict=True)}
-        key_of = self._key_of
-        keys, jobs = list(self.keys), list(self.jobs)  # a cycle read late keeps the old lists
-        touched: set[GroupKey] = set()
+        where, groups, levels = self.where, self.groups, self.levels
         for job_id in left:
-            k = key_of.pop(job_id, None)
-            if k is None:
+            held = where.pop(job_id, None)
+            if held is None:
                 raise InconsistentSnapshot(f"job {job_id} left the queue but was not pending")
-            at = bisect_left(keys, k)
-            job = jobs[at]
-            del keys[at], jobs[at]
-            ids.discard(job_id)
-            gk = (job.project, job.gpu_type)
-            group = self.groups[gk]
-            del group.entries[bisect_left(group.entries, k, key=_first)]
+            gk, tier, r = held
+            group = groups[gk]
+            entries = group.tiers[tier]
+            _, job = entries.pop(bisect_left(entries, r, key=_first))
             group.uncount(job)
-            touched.add(gk)
-        key = policy.ordering.key(snapshot, now)
+            if not group:
+                del groups[gk]
+        rank = policy.ordering.rank(snapshot, now) if arrived else None
         for job in arrived:
-            if job.id in ids:
+            if job.id in where:
                 raise InconsistentSnapshot(f"job {job.id} arrived but was already pending")
-            k = key_of[job.id] = key(job)
-            at = bisect_right(keys, k)
-            keys.insert(at, k)
-            jobs.insert(at, job)
-            ids.add(job.id)
+            assert rank is not None
+            tier = 0 if levels.flat else levels.tier(job)
+            r = rank(job, tier)
             gk = (job.project, job.gpu_type)
-            group = self.groups.setdefault(gk, Group())
-            insort(group.entries, (k, job), key=_first)
-            group.count(job)
-            touched.add(gk)
-        if len(jobs) != len(snapshot.pending):
+            joined = groups.get(gk)
+            if joined is None:
+                joined = groups[gk] = Group(job.project)
+            insort(joined.tiers[tier], (r, job), key=_first)
+            joined.count(job)
+            where[job.id] = (gk, tier, r)
+            if not levels.flat and tier == 0 and (until := levels.expiry(job)) < NEVER:
+                heappush(joined.expiring, (until, r, job.id))
+        if len(where) != len(snapshot.pending):
             raise InconsistentSnapshot(
-                f"the queue's changes give {len(jobs)} pending jobs; the snapshot has "
+                f"the queue's changes give {len(where)} pending jobs; the snapshot has "
                 f"{len(snapshot.pending)}"
             )
-        for gk in touched:
-            if not self.groups[gk].entries:
-                del self.groups[gk]
-        self.pending, self.keys, self.jobs, self._members = snapshot.pending, keys, jobs, None
+        self.pending, self._members = snapshot.pending, None
         return True
 
 

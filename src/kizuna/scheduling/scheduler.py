@@ -63,6 +63,7 @@ class Scheduler:
         queue = self._queue
         stamp = self.policy.ordering.stamp(snapshot, now)
         if queue is not None and queue.stamp == stamp:
+            queue.advance(self.policy, snapshot, now)
             if changes is not None:
                 try:
                     if queue.apply(changes.arrived, changes.left, self.policy, snapshot, now):

@@ -6,8 +6,13 @@ F the project's fair-share factor (decayed usage vs shares), A the job's age ove
 that when `favor_small`), C its priority class value over `class_scale` (capped at 1).
 
 As Slurm does every PriorityCalcPeriod, priorities are computed as of the start of each
-`recalc_period`: between two such instants the order of the queue only changes by jobs
-arriving and leaving, which lets a scheduler keep it sorted (ADR 0013).
+`recalc_period`, and age counts whole periods. As Slurm's, priorities are integers: each
+term is rounded to a thousandth of a point (`POINT`), so sums are exact and a priority
+splits exactly into a part that changes every period and is the same for all young jobs of
+a project (w_fair_share x F plus the period's index x the age points of one period), and a
+part of the job alone (its size and class, less its submit period's index x those age
+points). A job whose age is full moves to the project's second tier, where the age part is
+the full w_age. A kept queue then only re-merges projects when a period begins (ADR 0016).
 """
 
 from __future__ import annotations
@@ -17,11 +22,15 @@ from collections import Counter
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 
+from kizuna.kernel.errors import InvalidRequest
 from kizuna.kernel.ids import GpuType, ProjectId
 from kizuna.kernel.units import HOUR, MINUTE, Instant, Seconds
 from kizuna.scheduling.fair_share import factors
 from kizuna.scheduling.model import HIGH, Job, Snapshot
-from kizuna.scheduling.policies.base import SortKey
+from kizuna.scheduling.policies.base import Levels, SortKey
+
+POINT = 1000
+"""Priorities are kept in thousandths of a point."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +50,84 @@ class FairShare:
     """The factors and GPU counts last worked out, with the very objects they came from: a
     loop passes the same projects and nodes between refreshes, so most cycles reuse them."""
 
+    def __post_init__(self) -> None:
+        problems = [
+            f"{name} must be positive (got {value:g})"
+            for name, value in (
+                ("recalc_period", self.recalc_period),
+                ("half_life", self.half_life),
+            )
+            if not value > 0
+        ]
+        problems += [
+            f"{name} cannot be negative (got {value:g})"
+            for name, value in (
+                ("max_age", self.max_age),
+                ("w_fair_share", self.w_fair_share),
+                ("w_age", self.w_age),
+                ("w_size", self.w_size),
+                ("w_class", self.w_class),
+            )
+            if value < 0
+        ]
+        if problems:
+            raise InvalidRequest([f"fair-share: {p}" for p in problems])
+
+    # -- the integer parts of a priority -------------------------------------------------------
+
+    def period(self, at: float) -> int:
+        """The index of the recalc period `at` falls in."""
+        return math.floor(at / self.recalc_period)
+
+    def as_of(self, now: Instant) -> Instant:
+        """The instant priorities are computed for: the start of `now`'s recalc period."""
+        return Instant(self.period(now) * self.recalc_period)
+
+    @property
+    def full_periods(self) -> int:
+        """Periods of waiting after which the age factor is full (at least one)."""
+        return max(1, round(self.max_age / self.recalc_period))
+
+    @property
+    def age_step(self) -> int:
+        """Age points per period waited; 0 when age counts for nothing or is always full."""
+        if self.max_age <= 0:
+            return 0
+        return round(self.w_age * POINT / self.full_periods)
+
+    @property
+    def full_age(self) -> int:
+        return round(self.w_age * POINT) if self.max_age <= 0 else self.age_step * self.full_periods
+
+    def fair_points(self, factor: float) -> int:
+        return round(self.w_fair_share * factor * POINT)
+
+    def job_points(self, job: Job, type_gpus: int) -> int:
+        """Size and class points: the part of a priority that depends on the job alone."""
+        size = self.w_size * min(job.gpus / type_gpus, 1.0) if type_gpus else 0.0
+        if self.favor_small:
+            size = self.w_size - size if type_gpus else 0.0
+        klass = 0.0
+        if self.class_scale > 0:
+            klass = self.w_class * min(max(job.priority.value, 0) / self.class_scale, 1.0)
+        return round(size * POINT) + round(klass * POINT)
+
+    def age_points(self, job: Job, now: Instant) -> int:
+        waited = self.period(now) - self.period(job.submit_time)
+        if waited >= self.full_periods or self.max_age <= 0:
+            return self.full_age
+        return waited * self.age_step
+
+    def priority(self, job: Job, now: Instant, fair: float, type_gpus: int) -> float:
+        """A job's multifactor priority (higher runs first), given its project's fair-share
+        factor and the number of GPUs of its type in the cluster; in points."""
+        points = (
+            self.fair_points(fair) + self.age_points(job, now) + self.job_points(job, type_gpus)
+        )
+        return points / POINT
+
+    # -- the ordering -----------------------------------------------------------------------------
+
     def _inputs(
         self, snapshot: Snapshot, at: Instant
     ) -> tuple[dict[ProjectId, float], Counter[GpuType]]:
@@ -53,64 +140,39 @@ class FairShare:
         last[:] = [(snapshot.projects, snapshot.nodes, at, fair, gpus)]
         return fair, gpus
 
-    def as_of(self, now: Instant) -> Instant:
-        """The instant priorities are computed for: the start of `now`'s recalc period."""
-        if self.recalc_period <= 0:
-            return now
-        return Instant(math.floor(now / self.recalc_period) * self.recalc_period)
-
     def stamp(self, snapshot: Snapshot, now: Instant) -> Hashable:
+        _, gpus = self._inputs(snapshot, self.as_of(now))
+        return tuple(sorted(gpus.items()))
+
+    def rank(self, snapshot: Snapshot, now: Instant) -> Callable[[Job, int], SortKey]:
+        _, gpus = self._inputs(snapshot, self.as_of(now))
+        step, period, points = self.age_step, self.period, self.job_points
+
+        def rank(job: Job, tier: int) -> SortKey:
+            own = points(job, gpus.get(job.gpu_type, 0))
+            if tier:
+                return (-own, job.submit_time, job.id)
+            return (period(job.submit_time) * step - own, job.submit_time, job.id)
+
+        return rank
+
+    def levels(self, snapshot: Snapshot, now: Instant) -> Levels:
         at = self.as_of(now)
-        fair, gpus = self._inputs(snapshot, at)
-        return (at, tuple(sorted(fair.items())), tuple(sorted(gpus.items())))
+        fair, _ = self._inputs(snapshot, at)
+        young, old = self.period(now) * self.age_step, self.full_age
+        levels: dict[tuple[ProjectId, int], int] = {}
+        for project, factor in fair.items():
+            points = self.fair_points(factor)
+            levels[(project, 0)] = points + young
+            levels[(project, 1)] = points + old
+        horizon, period, length = self.full_periods, self.period, self.recalc_period
 
-    def key(self, snapshot: Snapshot, now: Instant) -> Callable[[Job], SortKey]:
-        at = self.as_of(now)
-        fair, gpus = self._inputs(snapshot, at)
-        weighted: dict[ProjectId, float] = {p: self.w_fair_share * f for p, f in fair.items()}
-        sign = -1.0 if self.favor_small else 1.0
-        per_gpu = {t: sign * self.w_size / n for t, n in gpus.items() if n}
-        size_base = self.w_size if self.favor_small else 0.0
-        per_class = self.w_class / self.class_scale if self.class_scale > 0 else 0.0
-        age_rate = self.w_age / self.max_age if self.max_age > 0 else 0.0
-        full_age, full_class, full_size = self.w_age, self.w_class, self.w_size
+        def expiry(job: Job) -> float:
+            if self.max_age <= 0:
+                return -math.inf
+            return (period(job.submit_time) + horizon) * length
 
-        def key(job: Job) -> SortKey:  # the formula of `priority`, unrolled for 50,000 jobs
-            age = (at - job.submit_time) * age_rate if age_rate else full_age
-            if age > full_age:
-                age = full_age
-            elif age < 0.0:
-                age = 0.0
-            size = per_gpu.get(job.gpu_type, 0.0) * job.gpus
-            if size > full_size:
-                size = full_size
-            elif size < -full_size:
-                size = -full_size
-            klass = per_class * job.priority.value
-            if klass > full_class:
-                klass = full_class
-            elif klass < 0.0:
-                klass = 0.0
-            return (
-                -(weighted.get(job.project, 0.0) + age + size_base + size + klass),
-                job.submit_time,
-                job.id,
-            )
-
-        return key
-
-    def priority(self, job: Job, now: Instant, fair: float, type_gpus: int) -> float:
-        """A job's multifactor priority (higher runs first), given its project's fair-share
-        factor and the number of GPUs of its type in the cluster."""
-        at = self.as_of(now)
-        age = min(max(at - job.submit_time, 0.0) / self.max_age, 1.0) if self.max_age > 0 else 1.0
-        size = min(job.gpus / type_gpus, 1.0) if type_gpus else 0.0
-        if self.favor_small:
-            size = 1.0 - size
-        klass = min(max(job.priority.value, 0) / self.class_scale, 1.0) if self.class_scale else 0
-        return (
-            self.w_fair_share * fair + self.w_age * age + self.w_size * size + self.w_class * klass
-        )
+        return Levels(levels, (young, old), expiry, now)
 
 
 def _gpus_by_type(snapshot: Snapshot) -> Counter[GpuType]:

@@ -7,13 +7,16 @@ from dataclasses import dataclass
 
 from kizuna.kernel.units import Instant
 from kizuna.scheduling.model import Job, Snapshot
-from kizuna.scheduling.policies.base import SortKey, tie_break
+from kizuna.scheduling.policies.base import FLAT, Levels, SortKey, flat_rank, tie_break
 
 
 @dataclass(frozen=True)
 class Fifo:
-    def key(self, snapshot: Snapshot, now: Instant) -> Callable[[Job], SortKey]:
-        return tie_break
+    def rank(self, snapshot: Snapshot, now: Instant) -> Callable[[Job, int], SortKey]:
+        return flat_rank(tie_break)
+
+    def levels(self, snapshot: Snapshot, now: Instant) -> Levels:
+        return FLAT
 
     def stamp(self, snapshot: Snapshot, now: Instant) -> Hashable:
         return None  # a job's key is its submit time and id, whatever else changes

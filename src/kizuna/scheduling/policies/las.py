@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from kizuna.kernel.units import HOUR, Instant
 from kizuna.scheduling.model import Job, Snapshot
-from kizuna.scheduling.policies.base import SortKey, tie_break
+from kizuna.scheduling.policies.base import FLAT, Levels, SortKey, flat_rank, tie_break
 
 
 @dataclass(frozen=True)
@@ -21,11 +21,14 @@ class Las:
     thresholds: tuple[float, ...] = (16 * HOUR, 256 * HOUR)
     """Attained GPU-seconds (16 and 256 GPU-hours) at which a job drops to the next queue."""
 
-    def key(self, snapshot: Snapshot, now: Instant) -> Callable[[Job], SortKey]:
+    def rank(self, snapshot: Snapshot, now: Instant) -> Callable[[Job, int], SortKey]:
         def key(job: Job) -> SortKey:
             return (bisect_right(self.thresholds, job.attained), *tie_break(job))
 
-        return key
+        return flat_rank(key)
+
+    def levels(self, snapshot: Snapshot, now: Instant) -> Levels:
+        return FLAT
 
     def stamp(self, snapshot: Snapshot, now: Instant) -> Hashable:
         return None  # a job's key depends on the job alone

@@ -10,16 +10,19 @@ from dataclasses import dataclass
 
 from kizuna.kernel.units import Instant
 from kizuna.scheduling.model import Job, Snapshot
-from kizuna.scheduling.policies.base import SortKey, tie_break
+from kizuna.scheduling.policies.base import FLAT, Levels, SortKey, flat_rank, tie_break
 
 
 @dataclass(frozen=True)
 class Sjf:
-    def key(self, snapshot: Snapshot, now: Instant) -> Callable[[Job], SortKey]:
+    def rank(self, snapshot: Snapshot, now: Instant) -> Callable[[Job, int], SortKey]:
         def key(job: Job) -> SortKey:
             return (job.gpus * job.walltime, *tie_break(job))
 
-        return key
+        return flat_rank(key)
+
+    def levels(self, snapshot: Snapshot, now: Instant) -> Levels:
+        return FLAT
 
     def stamp(self, snapshot: Snapshot, now: Instant) -> Hashable:
         return None  # a job's key depends on the job alone
