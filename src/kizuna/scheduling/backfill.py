@@ -162,7 +162,16 @@ def _usable_at(pool: Pool, releases: Sequence[Release], count: int) -> list[int]
 
 
 def _fits(pool: Pool, releases: Sequence[Release], count: int, job: Job) -> bool:
+    """Does `job` fit once the first `count` releases are done? A gang that may span
+    domains fits exactly when enough GPUs (or, for N x G gangs, enough nodes with G GPUs)
+    are usable: placement then always finds a way (ADR 0007), so only one-domain gangs are
+    placed to find out."""
     usable = _usable_at(pool, releases, count)
+    if not job.one_domain:
+        per_node = job.gpus_per_node
+        if per_node:
+            return sum(1 for u in usable if u >= per_node) >= job.gpus // per_node
+        return sum(usable) >= job.gpus
     dom = pool.topo.domain_sums(usable)
     if sum(dom) < job.gpus:
         return False
