@@ -53,9 +53,9 @@ _UNIT_SECONDS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 
 
 def parse_duration(text: str | float) -> Seconds:
-    """A duration as people write it: seconds as a number (also a bare "3600"); "90s",
-    "45m", "12h", "30d", "2w" and sums such as "1d12h"; or Slurm's time format "MM",
-    "MM:SS", "HH:MM:SS", "D-HH", "D-HH:MM", "D-HH:MM:SS".
+    """A duration as people write it: seconds as a number (also a bare "3600", where sbatch
+    would read minutes); "90s", "45m", "12h", "30d", "2w" and sums such as "1d12h"; or
+    Slurm's time formats "MM:SS", "HH:MM:SS", "D-HH", "D-HH:MM", "D-HH:MM:SS".
     Raises ValueError with the text when it is neither."""
     if isinstance(text, int | float) and not isinstance(text, bool):
         if not 0 <= text < UNLIMITED:
@@ -96,8 +96,8 @@ def _sum_of_units(raw: str, problem: ValueError) -> Seconds:
 
 
 def _slurm_time(raw: str, problem: ValueError) -> Seconds:
-    days = 0
-    if "-" in raw:
+    days, with_days = 0, "-" in raw
+    if with_days:
         head, _, raw = raw.partition("-")
         if not head.isdigit():
             raise problem
@@ -106,7 +106,7 @@ def _slurm_time(raw: str, problem: ValueError) -> Seconds:
     if len(parts) > 3 or not all(p.isdigit() for p in parts):
         raise problem
     numbers = [int(p) for p in parts]
-    if days:  # D-HH, D-HH:MM, D-HH:MM:SS
+    if with_days:  # D-HH, D-HH:MM, D-HH:MM:SS
         numbers += [0] * (3 - len(numbers))
         hours, minutes, seconds = numbers
     elif len(numbers) == 1:  # MM

@@ -5,8 +5,9 @@ them to projects, each with fair-share `shares`, a nominal quota and borrowing l
 type, and optionally GPU-hours (its budget). All projects form one cohort, so idle quota is
 lent and reclaimed as in the live service (ADR 0009).
 
- A1 Tenants named by no award: an error, unless the spec gives `default`, which then
-    applies to each such tenant as a project of its own name.
+ A1 A tenant belongs to the award that lists it, or else to the award of its own name;
+    any other tenant is an error, unless the spec gives `default`, which then applies to
+    each such tenant as a project of its own name.
  A2 Without a spec (`AwardsSpec.from_demand`), each tenant is a project; its shares and
     nominal quota are proportional to the GPU-hours its jobs ask for, split by largest
     remainder so the quotas add up to the cluster; borrowing is unlimited.
@@ -54,7 +55,10 @@ class AwardsSpec:
 
     def project_of(self, tenants: Iterable[str]) -> dict[str, str]:
         """Tenant -> project name, for every tenant of a trace (A1)."""
+        tenants = set(tenants)
         owner = {t: a.project for a in self.awards for t in a.members}
+        named = {a.project for a in self.awards}
+        owner.update({t: t for t in tenants if t not in owner and t in named})
         missing = sorted({t for t in tenants if t not in owner})
         if missing and self.default is None:
             shown = ", ".join(missing[:10]) + (
@@ -69,7 +73,7 @@ class AwardsSpec:
         """The scheduler's projects: one per award, plus one per unnamed tenant (A1)."""
         cohort = CohortId(self.cohort)
         awards = list(self.awards)
-        named = {t for a in awards for t in a.members}
+        named = {t for a in awards for t in a.members} | {a.project for a in awards}
         if self.default is not None:
             extra = sorted({t for t in tenants if t not in named})
             awards += [replace(self.default, project=t, tenants=(t,)) for t in extra]

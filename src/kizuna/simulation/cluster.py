@@ -197,7 +197,8 @@ class ClusterSpec:
         _unknown_keys(data, {"name", "node_groups", "changes"}, "", problems)
         raw_groups = data.get("node_groups")
         if not isinstance(raw_groups, Sequence) or isinstance(raw_groups, str) or not raw_groups:
-            raise InvalidRequest(["node_groups: a cluster spec needs a list of node groups"])
+            problems.append("node_groups: a cluster spec needs a list of node groups")
+            raise InvalidRequest(problems)
         groups = [_group(g, f"node_groups[{i}]", problems) for i, g in enumerate(raw_groups)]
         names = [g.name for g in groups if g is not None]
         known = (set(names) | {_group_name(g) for g in raw_groups}) - {""}

@@ -8,7 +8,8 @@ The loop, as cited below:
  E2 apply every event due then, in (time, priority, sequence) order: ends and preemption
     stops free their GPUs first, then nodes change, then arrivals join the queue. A stopped
     job is requeued with the work it had checkpointed; a removed node stops its jobs at once;
- E3 if jobs are pending, build a `Snapshot` and run a cycle through a `Scheduler` (exactly
+ E3 if an event changed something (not only wake-ups for runs that already ended) and
+    jobs are pending, build a `Snapshot` and run a cycle through a `Scheduler` (exactly
     what `run_cycle` gives): the very code the live service runs, never told that time is
     simulated;
  E4 apply its decisions: an admitted job starts now and ends at start + min(work left +
@@ -211,8 +212,9 @@ class _Replay:
     def step(self, at: Instant) -> None:
         self.clock.advance_to(at)  # E1
         self._charge(at)
-        for event in self.queue.pop_due(at):  # E2
-            self._apply(event.payload)
+        changed = [self._apply(event.payload) for event in self.queue.pop_due(at)]  # E2
+        if not any(changed):
+            return  # only stale wake-ups: for the live loop nothing happened
         if self.pending:
             self._cycle(at)  # E3
         self.timeline.add(  # E5
@@ -255,17 +257,19 @@ class _Replay:
 
     # -- E2: events -------------------------------------------------------------------------
 
-    def _apply(self, payload: _Arrival | _Release | NodeChange) -> None:
+    def _apply(self, payload: _Arrival | _Release | NodeChange) -> bool:
+        """Carry out one event; False when it was stale and changed nothing."""
         if isinstance(payload, _Arrival):
             self._enqueue(self.trace[payload.job].job)
-            return
+            return True
         if isinstance(payload, NodeChange):
             self._change(payload)
-            return
+            return True
         active = self.active.get(payload.job)
         if active is None or active.run != payload.run:
-            return  # a stale event: that run already ended some other way
+            return False  # that run already ended some other way
         self._release(active, preempted=payload.preempted)
+        return True
 
     def _release(self, active: _Active, *, preempted: bool) -> None:
         job = active.running.job

@@ -60,13 +60,14 @@ class Timeline:
 
     def integral(self, values: Sequence[float], start: float, end: float) -> float:
         """The area under a series of this timeline over [start, end)."""
-        return _integral(self.times, values, start, end)
+        return area(self.times, values, start, end)
 
     def series(self, values: Sequence[float]) -> Series:
         return Series(self.times, values)
 
 
-def _integral(times: Sequence[float], values: Sequence[float], start: float, end: float) -> float:
+def area(times: Sequence[float], values: Sequence[float], start: float, end: float) -> float:
+    """The area under a step function over [start, end)."""
     total = 0.0
     for i, t in enumerate(times):
         nxt = times[i + 1] if i + 1 < len(times) else end
@@ -82,17 +83,19 @@ def resample(series: Series, start: float, end: float, points: int) -> list[tupl
     if points < 1 or end <= start:
         return []
     width = (end - start) / points
+    edges = [start + k * width for k in range(points)] + [end]
     sums = [0.0] * points
     times, values = series.times, series.values
     for i, t in enumerate(times):
-        nxt = times[i + 1] if i + 1 < len(times) else end
-        lo, hi = max(t, start), min(nxt, end)
         value = values[i]
-        while hi > lo and value:
-            k = min(int((lo - start) / width), points - 1)
-            edge = min(hi, start + (k + 1) * width)
-            if edge <= lo:  # float rounding at a bucket edge
-                edge = hi if k == points - 1 else start + (k + 1) * width + width * 1e-12
-            sums[k] += value * (min(edge, hi) - lo)
-            lo = edge
-    return [(start + k * width, sums[k] / width) for k in range(points)]
+        lo, hi = max(t, start), min(times[i + 1] if i + 1 < len(times) else end, end)
+        if hi <= lo or not value:
+            continue
+        first = min(max(int((lo - start) / width) - 1, 0), points - 1)
+        for k in range(first, points):
+            if edges[k] >= hi:
+                break
+            overlap = min(hi, edges[k + 1]) - max(lo, edges[k])
+            if overlap > 0:
+                sums[k] += value * overlap
+    return [(edges[k], sums[k] / width) for k in range(points)]

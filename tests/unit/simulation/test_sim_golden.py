@@ -186,8 +186,8 @@ def test_capacity_added_removed_and_added_again() -> None:
         (200.0, 300.0, DONE, 0.0),
     ]
     capacity = dict(zip(result.timeline.times, result.timeline.capacity["H100"], strict=True))
-    # 150 is when a's first run would have ended: the loop wakes, finds that run stopped
-    assert capacity == {0.0: 8, 50.0: 16, 100.0: 8, 150.0: 8, 200.0: 16, 300.0: 16}
+    # 150, when a's first run would have ended, changes nothing and is not a sample
+    assert capacity == {0.0: 8, 50.0: 16, 100.0: 8, 200.0: 16, 300.0: 16}
     # M3: 16 x 150 GPU-seconds held over 8 x 50 + 16 x 50 + 8 x 100 + 16 x 100 in service
     assert result.metrics.utilisation == pytest.approx(16 * 150 / (400 + 800 + 800 + 1600))
 
