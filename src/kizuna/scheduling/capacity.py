@@ -65,6 +65,25 @@ class View:
             self.failed[key] = min(gpus, self.failed.get(key, 1 << 30))
         return parts
 
+    def fits(
+        self, gpus: int, per_node: int | None, one_domain: bool, exclude: frozenset[int]
+    ) -> bool:
+        """Would `find` place the gang? Answered without placing when the gang may span
+        domains: then it fits exactly when enough GPUs (or nodes with `per_node` free) are
+        usable (ADR 0007)."""
+        if one_domain or exclude:
+            return self.find(gpus, per_node, one_domain, exclude) is not None
+        key = (per_node or 0, one_domain, exclude)
+        if gpus >= self.failed.get(key, 1 << 30):
+            return False
+        if per_node:
+            room = sum(1 for u in self.usable if u >= per_node) >= gpus // per_node
+        else:
+            room = self.free >= gpus
+        if not room:
+            self.failed[key] = gpus  # remembered as `find` would: a larger one fails too
+        return room
+
     def largest_hole(self, per_node: int | None, one_domain: bool) -> int:
         """The most GPUs a gang of this shape could get now: for messages, not for placement."""
         key = (per_node or 0, one_domain)

@@ -44,9 +44,9 @@ class LineSteps:
         if state.shadow is None:
             return self._promise(job, state, exclude)
         shadow, pool = state.shadow, state.pool
-        if late and pool.now.find(job.gpus, job.gpus_per_node, job.one_domain, exclude) is not None:
+        if late and pool.now.fits(job.gpus, job.gpus_per_node, job.one_domain, exclude):
             return self._wait(job, reasons.backfill(job, shadow.job, shadow.start, self.now))
-        if exclude and pool.view_for(late).find(
+        if exclude and pool.view_for(late).fits(
             job.gpus, job.gpus_per_node, job.one_domain, NOTHING
         ):
             return self._wait(job, reasons.reserved(job, None, self.now))
@@ -56,7 +56,7 @@ class LineSteps:
         """Step 4 for the highest blocked job of its type: find its earliest start."""
         shadow = self._shadow(job, state, exclude)
         pool = state.pool
-        if exclude and pool.now.find(job.gpus, job.gpus_per_node, job.one_domain, NOTHING):
+        if exclude and pool.now.fits(job.gpus, job.gpus_per_node, job.one_domain, NOTHING):
             start = shadow.start if shadow is not None else None
             outcome = self._wait(job, reasons.reserved(job, start, self.now))
         elif shadow is None and (problems := validate_job(job, self.up)):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from kizuna.kernel.units import Instant, format_clock, format_duration
 from kizuna.scheduling.decisions import Reason, ReasonCode
 from kizuna.scheduling.model import Job
@@ -14,7 +16,10 @@ def request(job: Job) -> str:
     return text + (" in one NVLink domain" if job.one_domain else "")
 
 
+@lru_cache(maxsize=256)
 def when(start: Instant, now: Instant) -> str:
+    """'~14:20 UTC (in 2h 10m)'; every job behind one head in a cycle shares it, so it is
+    remembered."""
     return f"~{format_clock(start)} UTC (in {format_duration(start - now)})"
 
 
