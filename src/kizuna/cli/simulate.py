@@ -104,6 +104,14 @@ def simulate(
         int | None, typer.Option(min=1, help="Replay only the first N jobs (by submit time).")
     ] = None,
     option: ReaderOptions = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Replays to run side by side, each in a process of its own (a sweep on a "
+            "many-core machine; the wall seconds shown then share the machine).",
+        ),
+    ] = 1,
     report: Annotated[
         Path | None, typer.Option(help="Write a self-contained HTML report here.")
     ] = None,
@@ -144,7 +152,7 @@ def simulate(
         )
         as_json = output is OutputFormat.JSON
         with replay_progress(Console(stderr=True), enabled=not as_json) as track:
-            result = study.run(_throttled(track))
+            result = study.run(_throttled(track), workers)
         _note_refused(result)
         written = write_report(result, report) if report is not None else None
     if as_json:

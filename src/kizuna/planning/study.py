@@ -7,13 +7,18 @@ S2 At a scale other than 1, the cluster is `ClusterSpec.scaled(scale)` and each 
    size of a sweep keeps the awards' ratio of quota to cluster. Without awards, each size
    derives its own from demand (A2).
 S3 Wall seconds are measured around each replay alone (building the workload excluded).
+S4 With several workers, replays run side by side in processes of their own (a sweep on a
+   many-core machine); each is the same pure replay, so results are the same as one by one,
+   but wall seconds then share the machine.
 """
 
 from __future__ import annotations
 
 import math
+import multiprocessing
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,8 +67,8 @@ class Study:
             found.append("a study needs at least one cluster scale")
         return found
 
-    def run(self, progress: Progress | None = None) -> StudyResult:
-        """Replay every (scale, policy) pair in order (S1)."""
+    def run(self, progress: Progress | None = None, workers: int = 1) -> StudyResult:
+        """Replay every (scale, policy) pair (S1), `workers` replays at a time (S4)."""
         problems = self.problems()
         if problems:
             raise InvalidRequest(problems)
@@ -72,15 +77,51 @@ class Study:
             build(self.trace.records, cluster, self.awards_at(cluster), self.defaults)
             for _, cluster in sizes
         ]
-        rows: list[Row] = []
-        results: list[ReplayResult] = []
-        for (scale, cluster), workload in zip(sizes, workloads, strict=True):
-            for policy in self.policies:
-                hook = progress(_label(policy, scale), len(workload.jobs)) if progress else None
-                result, wall = _timed(workload, policy, self.options, hook)
-                rows.append(Row.of(policy, scale, cluster, workload, result, wall))
-                results.append(result)
-        return StudyResult(self, tuple(rows), tuple(results))
+        runs = [
+            (scale, cluster, workload, policy)
+            for (scale, cluster), workload in zip(sizes, workloads, strict=True)
+            for policy in self.policies
+        ]
+        hooks = [
+            progress(_label(policy, scale), len(workload.jobs)) if progress else None
+            for scale, _, workload, policy in runs
+        ]
+        if workers > 1 and len(runs) > 1:
+            done = self._side_by_side(runs, hooks, workers)
+        else:
+            done = [
+                _timed(workload, policy, self.options, hook)
+                for (_, _, workload, policy), hook in zip(runs, hooks, strict=True)
+            ]
+        rows = tuple(
+            Row.of(policy, scale, cluster, workload, result, wall)
+            for (scale, cluster, workload, policy), (result, wall) in zip(runs, done, strict=True)
+        )
+        return StudyResult(self, rows, tuple(result for result, _ in done))
+
+    def _side_by_side(
+        self,
+        runs: list[tuple[float, ClusterSpec, Workload, Policy]],
+        hooks: list[ProgressHook | None],
+        workers: int,
+    ) -> list[tuple[ReplayResult, float]]:
+        """S4: each replay in a process of its own, `workers` at a time; a run's progress
+        shows when it ends. Results come back in the study's order."""
+        spawn = multiprocessing.get_context("spawn")  # no fork of a process with threads
+        with ProcessPoolExecutor(max_workers=workers, mp_context=spawn) as pool:
+            futures = {
+                pool.submit(_timed, workload, policy, self.options, None): n
+                for n, (_, _, workload, policy) in enumerate(runs)
+            }
+            done: dict[int, tuple[ReplayResult, float]] = {}
+            for future in as_completed(futures):
+                n = futures[future]
+                done[n] = future.result()
+                hook = hooks[n]
+                if hook is not None:
+                    total = len(runs[n][2].jobs)
+                    hook(total, total)
+        return [done[n] for n in range(len(runs))]
 
     def cluster_at(self, scale: float) -> ClusterSpec:
         return self.cluster if scale == 1 else self.cluster.scaled(scale)
