@@ -88,31 +88,46 @@ class Group:
                 heappop(heap)
             self.least_work = heap[0] if heap else UNLIMITED
 
+    def tier(self, tier: int, lent: set[int]) -> list[Entry]:
+        """A tier's list, to change: copied first if an `Order` still holds it."""
+        entries = self.tiers[tier]
+        if id(entries) in lent:
+            lent.discard(id(entries))
+            entries = list(entries)
+            self.tiers = (entries, self.tiers[1]) if tier == 0 else (self.tiers[0], entries)
+        return entries
+
     def entries(self, levels: Levels) -> Iterator[Entry]:
         """The group's jobs in queue order, with their keys under `levels`."""
-        young, old = self.tiers
-        if levels.flat:
-            yield from heapq.merge(young, old, key=_first) if old else young
-            return
-        p = self.project
-        first = ((levels.key(p, 0, r), j) for r, j in young)
-        if not old:
-            yield from first
-            return
-        second = ((levels.key(p, 1, r), j) for r, j in old)
-        yield from heapq.merge(first, second, key=_first)
+        return _entries(self.project, self.tiers, levels)
+
+
+def _entries(
+    project: ProjectId, tiers: tuple[list[Entry], list[Entry]], levels: Levels
+) -> Iterator[Entry]:
+    young, old = tiers
+    if levels.flat:
+        yield from heapq.merge(young, old, key=_first) if old else young
+        return
+    p = project
+    first = ((levels.key(p, 0, r), j) for r, j in young)
+    if not old:
+        yield from first
+        return
+    second = ((levels.key(p, 1, r), j) for r, j in old)
+    yield from heapq.merge(first, second, key=_first)
 
 
 @dataclass(frozen=True)
 class Order:
     """The queue's order as one cycle saw it: the groups' tiers as they were, merged only
-    when read (a `Scheduler` changes its queue afterwards)."""
+    when read. The queue copies a tier before changing it while an order holds it."""
 
-    groups: tuple[Group, ...]
+    groups: tuple[tuple[ProjectId, tuple[list[Entry], list[Entry]]], ...]
     levels: Levels
 
     def jobs(self) -> list[Job]:
-        streams = [g.entries(self.levels) for g in self.groups]
+        streams = [_entries(project, tiers, self.levels) for project, tiers in self.groups]
         return [j for _, j in heapq.merge(*streams, key=_first)]
 
 
@@ -127,6 +142,8 @@ class Queue:
     where: dict[JobId, tuple[GroupKey, int, SortKey]]
     """Each pending job's group, tier and rank."""
     _members: set[int] | None = None
+    _lent: set[int] = field(default_factory=set)
+    """`id()` of the tier lists the last `Order` holds: copied before they change."""
 
     @classmethod
     def of(cls, policy: Policy, snapshot: Snapshot, now: Instant) -> Queue:
@@ -162,12 +179,11 @@ class Queue:
         return self.order().jobs()
 
     def order(self) -> Order:
-        """The order as of now, kept for reading later: the tiers' lists are copied."""
-        copies = []
-        for group in self.groups.values():
-            copy = Group(group.project, (list(group.tiers[0]), list(group.tiers[1])))
-            copies.append(copy)
-        return Order(tuple(copies), self.levels)
+        """The order as of now, kept for reading later (copy on write: the tiers' lists are
+        copied only when the queue next changes them)."""
+        groups = tuple((g.project, g.tiers) for g in self.groups.values())
+        self._lent = {id(entries) for _, tiers in groups for entries in tiers}
+        return Order(groups, self.levels)
 
     def __contains__(self, job: object) -> bool:
         """Is a job of this id pending?"""
@@ -194,12 +210,12 @@ class Queue:
                 held = self.where.get(job_id)
                 if held is None or held[1] != 0 or held[2] != r:
                     continue  # it left the queue, or came back as another entry
-                young = group.tiers[0]
+                young = group.tier(0, self._lent)
                 at = bisect_left(young, r, key=_first)
                 _, job = young.pop(at)
                 rank = rank or ordering.rank(snapshot, now)
                 moved = rank(job, 1)
-                insort(group.tiers[1], (moved, job), key=_first)
+                insort(group.tier(1, self._lent), (moved, job), key=_first)
                 self.where[job_id] = (gk, 1, moved)
 
     def update(self, policy: Policy, snapshot: Snapshot, now: Instant) -> bool:
@@ -234,7 +250,7 @@ class Queue:
                 raise InconsistentSnapshot(f"job {job_id} left the queue but was not pending")
             gk, tier, r = held
             group = groups[gk]
-            entries = group.tiers[tier]
+            entries = group.tier(tier, self._lent)
             _, job = entries.pop(bisect_left(entries, r, key=_first))
             group.uncount(job)
             if not group:
@@ -250,7 +266,7 @@ class Queue:
             joined = groups.get(gk)
             if joined is None:
                 joined = groups[gk] = Group(job.project)
-            insort(joined.tiers[tier], (r, job), key=_first)
+            insort(joined.tier(tier, self._lent), (r, job), key=_first)
             joined.count(job)
             where[job.id] = (gk, tier, r)
             if not levels.flat and tier == 0 and (until := levels.expiry(job)) < NEVER:
