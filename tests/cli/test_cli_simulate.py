@@ -134,6 +134,25 @@ def test_a_helios_capacity_table_gives_the_awards(runner: CliRunner, tmp_path: P
     assert projects == {"vcA": 2, "vcB": 2, "vc2": 2}  # the third tenant gets a default award
 
 
+def test_a_capacity_table_is_read_on_the_day_asked(runner: CliRunner, tmp_path: Path) -> None:
+    """On 2020-04-02 vcB owns no GPUs, so only vcA is an award (the busiest tenant joins it)
+    and the other tenants get default awards; a day the table lacks exits 2, naming its span."""
+    path = trace_file(tmp_path, *busy(6))
+    table = tmp_path / "cluster_gpu_number.csv"
+    table.write_text("date,vcA,vcB,total\n2020-04-01,30,10,40\n2020-04-02,40,0,40\n")
+    document = run_json(
+        runner, str(path), "--nodes", "2", "--awards", str(table), "--awards-day",
+        "2020-04-02", "--policy", "fifo",
+    )  # fmt: skip
+    projects = {p["project"] for p in document["runs"][0]["metrics"]["projects"]}
+    assert projects == {"vcA", "vc1", "vc2"}
+    assert "2020-04-02" in document["awards"]
+    wrong = simulate(runner, str(path), "--nodes", "2", "--awards", str(table),
+                     "--awards-day", "2021-01-01")  # fmt: skip
+    assert wrong.exit_code == 2
+    assert "2020-04-01 to 2020-04-02" in wrong.stderr
+
+
 def test_limit_keeps_the_first_jobs(runner: CliRunner, tmp_path: Path) -> None:
     path = trace_file(tmp_path, *busy())
     document = run_json(runner, str(path), "--nodes", "1", "--policy", "fifo", "--limit", "5")

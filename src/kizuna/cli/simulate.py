@@ -104,6 +104,10 @@ def simulate(
         int | None, typer.Option(min=1, help="Replay only the first N jobs (by submit time).")
     ] = None,
     option: ReaderOptions = None,
+    awards_day: Annotated[
+        str | None,
+        typer.Option(help="With a capacity table as --awards: the day (YYYY-MM-DD) to read."),
+    ] = None,
     workers: Annotated[
         int,
         typer.Option(
@@ -138,14 +142,14 @@ def simulate(
         if limit is not None:
             read = replace(read, records=read.records[:limit])
         spec = _cluster(read.records, cluster, nodes, gpu_type, gpus_per_node, load)
-        awarded = _awards(awards, read.records, spec)
+        awarded = _awards(awards, read.records, spec, awards_day)
         study = Study(
             trace.name,
             read,
             spec,
             tuple(policies),
             awarded,
-            _awards_label(awards),
+            _awards_label(awards, awards_day),
             tuple(scale or (1.0,)),
             JobDefaults(walltime_factor=walltime_factor, restart_overhead=overhead),
             ReplayOptions(checkpoint_interval=interval, restart_overhead=overhead),
@@ -278,18 +282,21 @@ def _common_type(records: Sequence[TraceRecord]) -> str:
 
 
 def _awards(
-    path: Path | None, records: Sequence[TraceRecord], cluster: ClusterSpec
+    path: Path | None, records: Sequence[TraceRecord], cluster: ClusterSpec, day: str | None
 ) -> AwardsSpec | None:
     if path is None:
+        if day is not None:
+            raise InvalidRequest(["--awards-day needs a capacity table as --awards"])
         return None
-    return load_awards(path, busiest_tenants(records), cluster.gpus())
+    return load_awards(path, busiest_tenants(records), cluster.gpus(), day)
 
 
-def _awards_label(path: Path | None) -> str:
+def _awards_label(path: Path | None, day: str | None) -> str:
     if path is None:
         return "from demand: each tenant a project, quotas in proportion to its GPU-hours"
     if path.suffix.lower() == ".csv":
-        return f"{path.name}: Helios capacity table, quotas scaled to the cluster"
+        on = day or "its last day"
+        return f"{path.name}: Helios capacity table on {on}, quotas scaled to the cluster"
     return path.name
 
 

@@ -40,17 +40,23 @@ def load_cluster(path: Path) -> ClusterSpec:
 
 
 def load_awards(
-    path: Path, tenants: Sequence[str], cluster_gpus: Mapping[GpuType, int]
+    path: Path,
+    tenants: Sequence[str],
+    cluster_gpus: Mapping[GpuType, int],
+    day: str | None = None,
 ) -> AwardsSpec:
     """The awards spec in `path`: YAML, or a Helios capacity table (`.csv`) whose virtual
-    clusters become projects joined by `tenants` (busiest first), with quotas of the
-    cluster's first GPU type scaled to `cluster_gpus`."""
+    clusters on `day` (default: the table's last) become projects joined by `tenants`
+    (busiest first), with quotas of the cluster's first GPU type scaled to `cluster_gpus`."""
     if path.suffix.lower() != ".csv":
+        if day is not None:
+            raise InvalidRequest([f"{path}: a day applies only to a capacity table (.csv)"])
         data = _yaml(path)
         return _named(path, lambda: AwardsSpec.from_mapping(data))
-    capacity = _named(path, lambda: read_capacity(path))
+    capacity = _named(path, lambda: read_capacity(path, day))
     if not capacity:
-        raise InvalidRequest([f"{path}: no virtual cluster owns GPUs on the table's last day"])
+        when = day or "the table's last day"
+        raise InvalidRequest([f"{path}: no virtual cluster owns GPUs on {when}"])
     gpu_type = next(iter(cluster_gpus))
     spec = AwardsSpec.from_capacity(capacity, gpu_type, tenants)
     return spec.scale_to({gpu_type: cluster_gpus[gpu_type]})
