@@ -7,7 +7,7 @@ runs `total_steps / throughputs[gpu_type][str((job_type, scale_factor))]["null"]
 from `simulation_throughputs.json`. A row whose (job type, GPUs) has no throughput there is a
 bad row. Records: id `<stem>-<line>`, project the file's stem (the Philly virtual cluster it
 was drawn from), GPU type None (durations are those of the chosen type). Source:
-`../shared/data/traces/gavel-msr/SOURCE.md` (stanford-futuredata/gavel, MIT).
+`scheduler/traces/msr/` of stanford-futuredata/gavel (MIT).
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ Jobs with `gpu_num` 0 are CPU jobs: left out and counted in `Trace.filtered`.
 VC owned that day: `read_capacity` turns a day of it into quotas.
 
 Source: S-Lab-System-Group/HeliosData (README: schema of both files; CC-BY-4.0), Hu et al.,
-SC'21; the Venus capacity table is in `../shared/data/traces/helios-venus/`.
+SC'21; the Venus capacity table is `data/Venus/cluster_gpu_number.csv` there.
 """
 
 from __future__ import annotations

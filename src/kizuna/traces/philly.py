@@ -4,8 +4,8 @@ Header `timestamp,duration,num_gpus,gpu_time,cluster`: submit time (`YYYY-MM-DD 
 run time in seconds, gang size, GPU-seconds, and the virtual cluster's hash. A record's
 project is the virtual cluster, its submit the seconds since the file's earliest timestamp,
 and its id `philly-<line>` names the line it was read from. Philly says nothing of GPU types,
-walltimes or priorities: they stay None, None and normal. Source and statistics:
-`../shared/data/traces/philly/SOURCE.md` (Jeon et al., ATC'19; Qiao et al., OSDI'21).
+walltimes or priorities: they stay None, None and normal. Source: `simulator/traces/philly.csv`
+of petuum/adaptdl (Jeon et al., ATC'19; Qiao et al., OSDI'21).
 """
 
 from __future__ import annotations

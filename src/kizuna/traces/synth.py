@@ -1,6 +1,7 @@
 """Synthetic traces shaped like Philly, from a seed: for demos and for scale beyond real traces.
 
-The shape follows the published Philly statistics (`../shared/data/traces/philly/SOURCE.md`):
+The shape follows the published Philly statistics (the job summary Pollux ships, from
+Jeon et al., ATC'19):
 
 - gang sizes: drawn with Philly's GPUs-per-job counts as weights (sizes above `max_gpus` are
   left out of the table);

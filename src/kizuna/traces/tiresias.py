@@ -2,8 +2,8 @@
 
 Header `job_id,num_gpu,submit_time,iterations,model_name,duration,interval`: submit time and
 duration in seconds from the trace's start, and the gang size. Every job goes to one project,
-"tiresias"; the id is Tiresias' job id. Source: `../shared/data/traces/tiresias/SOURCE.md`
-(SymbioticLab/Tiresias, Apache-2.0).
+"tiresias"; the id is Tiresias' job id. Source: `simulator/60_job.csv`
+of SymbioticLab/Tiresias (Apache-2.0).
 """
 
 from __future__ import annotations
