@@ -134,7 +134,11 @@ def changes_between(before: Snapshot, after: Snapshot) -> PendingChanges:
     new = {j.id for j in after.pending}
     arrived = [j for j in after.pending if old.get(j.id) is not j]
     left = [i for i, j in old.items() if i not in new or j not in after.pending]
-    return PendingChanges(arrived, left)
+    before_running = {id(r) for r in before.running}
+    after_running = {id(r) for r in after.running}
+    came = [r for r in after.running if id(r) not in before_running]
+    gone = [r for r in before.running if id(r) not in after_running]
+    return PendingChanges(arrived, left, came, gone)
 
 
 @settings(max_examples=100, deadline=None)
@@ -142,8 +146,8 @@ def changes_between(before: Snapshot, after: Snapshot) -> PendingChanges:
 def test_a_scheduler_told_the_changes_gives_what_a_fresh_cycle_gives(
     case: Case, actions: list[str]
 ) -> None:
-    """The simulator tells the scheduler which jobs arrived and left instead of letting it
-    compare the pending jobs: each cycle still equals `run_cycle`."""
+    """The simulator tells the scheduler which jobs arrived and left, and which running jobs
+    came and went, instead of letting it compare them: each cycle still equals `run_cycle`."""
     scheduler = Scheduler(case.policy)
     snapshot, now = case.snapshot, case.now
     result = scheduler.cycle(snapshot, now, PendingChanges())
@@ -215,3 +219,27 @@ def test_a_kept_queue_follows_jobs_across_tiers_as_they_age(
             result = scheduler.cycle(snapshot, now, PendingChanges())
         assert tuple(result.order) == tuple(run_cycle(snapshot, policy, now).order)
         now = Instant(now + step)
+
+
+def test_running_changes_that_do_not_add_up_are_refused() -> None:
+    """Told that a job ended which never ran, or that a running job started again, the
+    scheduler refuses; the next cycle derives the occupancy anew."""
+    policy = make_policy("fifo", quotas=False)
+    busy = running(job("r", gpus=8), 0.0, {"h100-0000": range(8)})
+    other = running(job("s", gpus=8), 0.0, {"h100-0001": range(8)})
+    snapshot = Snapshot(nodes(2), (busy,), (job("w", gpus=16),))
+    for changes, message in [
+        (PendingChanges(came=[], gone=[other]), "s was not running"),
+        (PendingChanges(came=[busy], gone=[]), "r was already running"),
+        (PendingChanges(came=[], gone=[]), None),
+    ]:
+        scheduler = Scheduler(policy)
+        scheduler.cycle(snapshot, Instant(0.0))
+        grown = dataclasses.replace(snapshot, running=(busy, other))
+        if message is None:  # told nothing came, while the snapshot has one more
+            with pytest.raises(InconsistentSnapshot, match="snapshot has 2"):
+                scheduler.cycle(grown, Instant(1.0), changes)
+        else:
+            with pytest.raises(InconsistentSnapshot, match=message):
+                scheduler.cycle(grown, Instant(1.0), changes)
+        same(scheduler.cycle(grown, Instant(2.0)), run_cycle(grown, policy, Instant(2.0)))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections import defaultdict
-from collections.abc import Callable, Hashable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -155,17 +155,39 @@ class Occupancy:
         occupancy._apply((), snapshot.running)
         return occupancy
 
-    def advance(self, snapshot: Snapshot) -> Occupancy:
+    def advance(
+        self,
+        snapshot: Snapshot,
+        moved: tuple[Sequence[RunningJob], Sequence[RunningJob]] | None = None,
+    ) -> Occupancy:
         """The occupancy of `snapshot`: updated by the running jobs that came and went, or
-        derived anew when the nodes or the projects changed."""
+        derived anew when the nodes or the projects changed. `moved` (came, gone), when the
+        caller knows it, spares a comparison of every running job; it must add up to the
+        snapshot, or `InconsistentSnapshot` is raised."""
         same_nodes = snapshot.nodes is self.snapshot.nodes or snapshot.nodes == self.snapshot.nodes
         if not (same_nodes and _same_quotas(self.snapshot.projects, snapshot.projects)):
             return Occupancy.of(snapshot)
         self.quota.projects = snapshot.projects
-        current = {id(r) for r in snapshot.running}
-        gone = [r for key, r in self.running.items() if key not in current]
-        came = [r for r in snapshot.running if id(r) not in self.running]
+        if moved is None:
+            current = {id(r) for r in snapshot.running}
+            gone = [r for key, r in self.running.items() if key not in current]
+            came = [r for r in snapshot.running if id(r) not in self.running]
+        else:
+            came, gone = list(moved[0]), list(moved[1])
+            unknown = [r.job.id for r in gone if id(r) not in self.running]
+            again = [r.job.id for r in came if id(r) in self.running]
+            if unknown or again:
+                raise InconsistentSnapshot(
+                    "the running jobs' changes do not match: "
+                    + ", ".join([*(f"{j} was not running" for j in unknown),
+                                 *(f"{j} was already running" for j in again)])
+                )  # fmt: skip
         self._apply(gone, came)
+        if len(self.running) != len(snapshot.running):
+            raise InconsistentSnapshot(
+                f"the running jobs' changes give {len(self.running)} running jobs; the "
+                f"snapshot has {len(snapshot.running)}"
+            )
         self.snapshot = snapshot
         return self
 

@@ -22,7 +22,7 @@ from kizuna.kernel.ids import JobId
 from kizuna.kernel.units import Instant
 from kizuna.scheduling.cycle import cycle_on
 from kizuna.scheduling.decisions import CycleResult
-from kizuna.scheduling.model import Job, Snapshot
+from kizuna.scheduling.model import Job, RunningJob, Snapshot
 from kizuna.scheduling.occupancy import Occupancy
 from kizuna.scheduling.policies.base import Policy
 from kizuna.scheduling.queue import Queue
@@ -36,6 +36,11 @@ class PendingChanges:
 
     arrived: Sequence[Job] = ()
     left: Collection[JobId] = ()
+    came: Sequence[RunningJob] | None = None
+    """With `gone`: the running jobs new to the snapshot and those that left it (a job
+    whose preemption was ordered is both: its old object gone, its new one come). None:
+    the scheduler compares the running jobs itself."""
+    gone: Sequence[RunningJob] = ()
 
 
 class Scheduler:
@@ -52,10 +57,17 @@ class Scheduler:
         """Exactly `run_cycle(snapshot, self.policy, now)`. With `changes`, the queue is
         brought up to date by them instead of by comparing the pending jobs; changes that
         do not add up to the snapshot raise `InconsistentSnapshot`."""
+        moved = None
+        if changes is not None and changes.came is not None:
+            moved = (changes.came, changes.gone)
         if self._occupancy is None:
             self._occupancy = Occupancy.of(snapshot)
         else:
-            self._occupancy = self._occupancy.advance(snapshot)
+            try:
+                self._occupancy = self._occupancy.advance(snapshot, moved)
+            except InconsistentSnapshot:
+                self._occupancy = None  # half brought up to date: derive anew next time
+                raise
         queue = self._queue_of(snapshot, now, changes)
         return cycle_on(self._occupancy, queue, self.policy, now)
 

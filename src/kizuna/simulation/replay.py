@@ -191,6 +191,8 @@ class _Replay:
         self.pending_gpus = 0
         self.arrived: list[Job] = []
         self.departed: list[JobId] = []
+        self.came: dict[int, RunningJob] = {}
+        self.gone: list[RunningJob] = []
         """How the pending jobs changed since the last cycle (the scheduler's queue)."""
         self.active: dict[JobId, _Active] = {}
         self.left = {jid: float(t.duration) for jid, t in self.trace.items()}
@@ -274,12 +276,19 @@ class _Replay:
     def _release(self, active: _Active, *, preempted: bool) -> None:
         job = active.running.job
         del self.active[job.id]
+        self._went(active.running)
         self.busy[job.gpu_type] -= job.gpus
         self.held[job.project] -= job.gpus
         if preempted:
             self._stop(active)
         else:
             self._end(active)
+
+    def _went(self, running: RunningJob) -> None:
+        """A running job's object leaves the snapshot: one the scheduler never saw is
+        simply forgotten."""
+        if self.came.pop(id(running), None) is None:
+            self.gone.append(running)
 
     def _end(self, active: _Active) -> None:
         running, now = active.running, self.clock.now()
@@ -327,13 +336,13 @@ class _Replay:
     def _cycle(self, now: Instant) -> None:
         snapshot = Snapshot(
             self.nodes,
-            tuple(a.running for a in self.active.values()),
+            tuple([a.running for a in self.active.values()]),
             tuple(self.pending.values()),
             self.projects,
         )
-        changes = PendingChanges(self.arrived, self.departed)
+        changes = PendingChanges(self.arrived, self.departed, list(self.came.values()), self.gone)
         result = self.scheduler.cycle(snapshot, now, changes)
-        self.arrived, self.departed = [], []
+        self.arrived, self.departed, self.came, self.gone = [], [], {}, []
         self.cycles += 1
         if self.on_cycle is not None:
             self.on_cycle(now, snapshot, result)
@@ -353,6 +362,7 @@ class _Replay:
         end = Instant(now + min(left, job.walltime))
         self.started += 1
         running = RunningJob(job, now, admission.allocation)
+        self.came[id(running)] = running
         self.active[job.id] = _Active(running, self.started, end, left <= job.walltime, restarted)
         self.queue.push(end, _Release(job.id, self.started, False), URGENT)
 
@@ -361,7 +371,9 @@ class _Replay:
         (work done or walltime), that end stands and no stop is scheduled."""
         active = self.active[preemption.job]
         stop = Instant(now + preemption.grace)
+        self._went(active.running)
         active.running = replace(active.running, stopping_at=stop, stopping_for=preemption.for_job)
+        self.came[id(active.running)] = active.running
         if stop < active.end:
             self.queue.push(stop, _Release(preemption.job, active.run, True), URGENT)
 
