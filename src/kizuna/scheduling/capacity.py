@@ -137,28 +137,41 @@ class Pool:
     """
 
     def __init__(
-        self, layout: Layout, held: list[set[int]] | None = None, usable: list[int] | None = None
+        self, layout: Layout, held: list[set[int]] | None = None, now: View | None = None
     ) -> None:
         self.layout = layout
         self.nodes, self.index, self.topo = layout.nodes, layout.index, layout.topo
         self.schedulable = layout.schedulable
         self.held = held if held is not None else [set() for _ in self.nodes]
-        if usable is None:
+        self.shared: set[int] = set(range(len(self.nodes))) if held is not None else set()
+        """Nodes whose set of held GPUs is still the parent's (copied on first change)."""
+        if now is None:
             usable = [
                 n.gpus if up else 0 for n, up in zip(self.nodes, self.schedulable, strict=True)
             ]
-        self.now = View(self.topo, usable)
+            now = View(self.topo, usable)
+        self.now = now
         self.late: View | None = None
         self.slack: list[int] = []
 
+    def _own(self, i: int) -> set[int]:
+        """Node `i`'s held GPUs, to change: copied first if still the parent's."""
+        if i in self.shared:
+            self.shared.discard(i)
+            self.held[i] = set(self.held[i])
+        return self.held[i]
+
     def fork(self) -> Pool:
-        """An independent copy of what is held, for one cycle to place on."""
-        return Pool(self.layout, [set(h) for h in self.held], list(self.now.usable))
+        """An independent copy of what is held, for one cycle to place on: node by node,
+        the held GPUs are copied when the fork first takes some there."""
+        now = self.now
+        view = View(self.topo, list(now.usable), list(now.domain_usable))
+        return Pool(self.layout, list(self.held), view)
 
     def release(self, node: NodeId, indices: Iterable[int]) -> None:
         """Forget GPUs a job held (it ended, or left the snapshot)."""
         i = self.index[node]
-        self.held[i].difference_update(indices)
+        self._own(i).difference_update(indices)
         if self.schedulable[i]:
             self.now.set(i, self.nodes[i].gpus - len(self.held[i]))
 
@@ -180,7 +193,7 @@ class Pool:
                 f"running job {job} holds GPUs {sorted(wanted & self.held[i])} of node {node},"
                 " which another running job holds"
             )
-        self.held[i].update(wanted)
+        self._own(i).update(wanted)
         if self.schedulable[i]:
             self.now.set(i, self.nodes[i].gpus - len(self.held[i]))
 
@@ -205,10 +218,11 @@ class Pool:
         out = []
         for i, count in parts:
             node = self.nodes[i]
-            chosen = tuple([g for g in range(node.gpus) if g not in self.held[i]][:count])
+            held = self._own(i)
+            chosen = tuple([g for g in range(node.gpus) if g not in held][:count])
             if len(chosen) != count:
                 raise AssertionError(f"node {node.id} has fewer than {count} free GPUs")
-            self.held[i].update(chosen)
+            held.update(chosen)
             self.now.set(i, self.now.usable[i] - count)
             if self.late is not None:
                 if late:
