@@ -279,7 +279,7 @@ class _Cycle(LineSteps):
     def _replay(self, outcome: Outcome, job: Job) -> None:
         """Book again what a job took in its turn."""
         self.quota.add(job, job.gpus)
-        if outcome is Outcome.ADMITTED:
+        if outcome is Outcome.ADMITTED and self.policy.budgets:
             self.budget.commit(job)
 
     # -- the steps for one job ------------------------------------------------------------
@@ -314,7 +314,8 @@ class _Cycle(LineSteps):
             end = Instant(self.now + job.walltime)
             state.releases.extend((end, i, n, job.id) for i, n in parts)
             self.quota.add(job, job.gpus)
-            self.budget.commit(job)
+            if self.policy.budgets:  # with budgets off nothing reads the budget book
+                self.budget.commit(job)
             self.admissions.append(
                 Admission(job.id, allocation, fit is Fit.BORROWING, shadow is not None)
             )
