@@ -103,6 +103,8 @@ def _fewest_domains(topo: Topology, weight: Sequence[int], need: int) -> list[in
     best: tuple[int, int] | None = None
     chosen = fewest
     for r, domains in enumerate(topo.rack_domains):
+        if sum([weight[d] for d in domains]) < need:
+            continue  # the rack cannot hold the gang at all
         picked = _largest_first(domains, weight, need)
         if picked is not None and len(picked) == len(fewest):
             key = (sum(weight[d] for d in picked) - need, r)
@@ -113,7 +115,8 @@ def _fewest_domains(topo: Topology, weight: Sequence[int], need: int) -> list[in
 
 def _largest_first(domains: Sequence[int], weight: Sequence[int], need: int) -> list[int] | None:
     picked: list[int] = []
-    for d in sorted(domains, key=lambda d: (-weight[d], d)):
+    # heaviest first, ties in the given (ascending) order: a stable sort keeps it reversed
+    for d in sorted(domains, key=weight.__getitem__, reverse=True):
         if need <= 0 or weight[d] <= 0:
             break
         picked.append(d)
