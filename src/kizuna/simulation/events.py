@@ -33,31 +33,38 @@ class Event(Generic[T]):
 
 
 class EventQueue(Generic[T]):
-    """A heap of events; `sequence` numbers are handed out in push order."""
+    """A heap of events; `sequence` numbers are handed out in push order. The heap holds
+    plain tuples (time, priority, sequence, payload), compared in C; sequences are unique,
+    so payloads are never compared."""
 
     def __init__(self) -> None:
-        self._heap: list[Event[T]] = []
+        self._heap: list[tuple[Instant, int, int, T]] = []
         self._sequence = itertools.count()
 
     def __len__(self) -> int:
         return len(self._heap)
 
     def push(self, time: Instant, payload: T, priority: int = NORMAL) -> Event[T]:
-        event = Event(time, priority, next(self._sequence), payload)
-        heapq.heappush(self._heap, event)
-        return event
+        entry = (time, priority, next(self._sequence), payload)
+        heapq.heappush(self._heap, entry)
+        return Event(*entry)
 
     def peek(self) -> Event[T] | None:
         """The next event, left in the queue; None when the queue is empty."""
-        return self._heap[0] if self._heap else None
+        return Event(*self._heap[0]) if self._heap else None
+
+    def next_time(self) -> Instant | None:
+        """When the next event is due; None when the queue is empty."""
+        return self._heap[0][0] if self._heap else None
 
     def pop(self) -> Event[T]:
         """Remove and return the next event; IndexError when the queue is empty."""
-        return heapq.heappop(self._heap)
+        return Event(*heapq.heappop(self._heap))
 
     def pop_due(self, time: Instant) -> list[Event[T]]:
         """Remove and return, in order, every event at or before `time`."""
         due = []
-        while self._heap and self._heap[0].time <= time:
-            due.append(heapq.heappop(self._heap))
+        heap = self._heap
+        while heap and heap[0][0] <= time:
+            due.append(Event(*heapq.heappop(heap)))
         return due

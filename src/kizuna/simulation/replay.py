@@ -126,8 +126,8 @@ def replay(
         raise InvalidRequest(problems)
     loop = _Replay(workload, policy, options, on_cycle)
     total = len(workload.jobs)
-    while (event := loop.queue.peek()) is not None:
-        loop.step(event.time)
+    while (at := loop.queue.next_time()) is not None:
+        loop.step(at)
         if on_progress is not None:
             on_progress(loop.finished, total)
     return loop.result()
