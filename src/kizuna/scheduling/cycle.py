@@ -19,6 +19,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from itertools import chain
 
 from kizuna.kernel.ids import GpuType, JobId, ProjectId
 from kizuna.kernel.units import UNLIMITED, Instant
@@ -153,7 +154,8 @@ class _Cycle(LineSteps):
                 for gk, group in self.queue.groups.items()
                 if self._may_act(gk, group, phase)
             ]
-            for key, job in heapq.merge(*streams, key=_key_of):
+            walk = heapq.merge(*streams, key=_key_of) if len(streams) > 1 else chain(*streams)
+            for key, job in walk:
                 state = self.types.get(job.gpu_type)
                 if (
                     state is not None

@@ -109,13 +109,18 @@ def _entries(
     if levels.flat:
         yield from heapq.merge(young, old, key=_first) if old else young
         return
-    p = project
-    first = ((levels.key(p, 0, r), j) for r, j in young)
+    first = _leveled(young, levels.level(project, 0))
     if not old:
         yield from first
         return
-    second = ((levels.key(p, 1, r), j) for r, j in old)
-    yield from heapq.merge(first, second, key=_first)
+    yield from heapq.merge(first, _leveled(old, levels.level(project, 1)), key=_first)
+
+
+def _leveled(entries: list[Entry], level: int) -> Iterator[Entry]:
+    """Entries of one tier with their keys: (rank[0] - level, *rank[1:])."""
+    if not level:
+        return iter(entries)
+    return (((r[0] - level, *r[1:]), j) for r, j in entries)  # type: ignore[operator]
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,9 @@ class Levels:
     def tier(self, job: Job) -> int:
         return 1 if self.expiry(job) <= self.now else 0
 
+    def level(self, project: ProjectId, tier: int) -> int:
+        return self.levels.get((project, tier), self.base[tier])
+
     def key(self, project: ProjectId, tier: int, rank: SortKey) -> SortKey:
         level = self.levels.get((project, tier), self.base[tier])
         if not level:
