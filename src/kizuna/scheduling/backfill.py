@@ -105,15 +105,21 @@ def find_shadow(
     instants are then honoured by stepping forward from there.
     """
     cuts = [0, *_cut_points(releases)]
-    if not _fits(pool, releases, cuts[-1], job):
-        return None
-    lo, hi = 0, len(cuts) - 1
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if _fits(pool, releases, cuts[mid], job):
-            hi = mid
-        else:
-            lo = mid + 1
+    if job.one_domain:
+        if not _fits(pool, releases, cuts[-1], job):
+            return None
+        lo, hi = 0, len(cuts) - 1
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if _fits(pool, releases, cuts[mid], job):
+                hi = mid
+            else:
+                lo = mid + 1
+    else:
+        found = _first_fit(pool, releases, cuts, job)
+        if found is None:
+            return None
+        lo = found
     for start, count in _instants(releases, cuts[lo:], opens, now):
         usable = _usable_at(pool, releases, count)
         excluded = exclude_at(start)
@@ -161,17 +167,39 @@ def _usable_at(pool: Pool, releases: Sequence[Release], count: int) -> list[int]
     return usable
 
 
+def _first_fit(
+    pool: Pool, releases: Sequence[Release], cuts: Sequence[int], job: Job
+) -> int | None:
+    """The first cut after which a gang that may span domains fits, in one pass over the
+    releases: it fits exactly when enough GPUs (or nodes with G free, for N x G gangs) are
+    usable (ADR 0007), counted as each release frees GPUs."""
+    usable, schedulable = list(pool.now.usable), pool.schedulable
+    per_node = job.gpus_per_node
+    if per_node:
+        need, have = job.gpus // per_node, sum(1 for u in usable if u >= per_node)
+    else:
+        need, have = job.gpus, sum(usable)
+    done = 0
+    for position, cut in enumerate(cuts):
+        while done < cut:
+            _, i, n, _ = releases[done]
+            done += 1
+            if not schedulable[i]:
+                continue
+            if per_node:
+                have += usable[i] < per_node <= usable[i] + n
+            else:
+                have += n
+            usable[i] += n
+        if have >= need:
+            return position
+    return None
+
+
 def _fits(pool: Pool, releases: Sequence[Release], count: int, job: Job) -> bool:
-    """Does `job` fit once the first `count` releases are done? A gang that may span
-    domains fits exactly when enough GPUs (or, for N x G gangs, enough nodes with G GPUs)
-    are usable: placement then always finds a way (ADR 0007), so only one-domain gangs are
-    placed to find out."""
+    """Does a one-domain gang fit once the first `count` releases are done? Placed to find
+    out (gangs that may span domains are counted by `_first_fit`)."""
     usable = _usable_at(pool, releases, count)
-    if not job.one_domain:
-        per_node = job.gpus_per_node
-        if per_node:
-            return sum(1 for u in usable if u >= per_node) >= job.gpus // per_node
-        return sum(usable) >= job.gpus
     dom = pool.topo.domain_sums(usable)
     if sum(dom) < job.gpus:
         return False
