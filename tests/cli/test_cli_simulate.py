@@ -153,6 +153,19 @@ def test_a_capacity_table_is_read_on_the_day_asked(runner: CliRunner, tmp_path: 
     assert "2020-04-01 to 2020-04-02" in wrong.stderr
 
 
+def test_grace_and_minimum_runtime_are_options(runner: CliRunner, tmp_path: Path) -> None:
+    """The job defaults a planner sets reach the replay and the JSON; a bad one exits 2."""
+    path = trace_file(tmp_path, *busy(6))
+    document = run_json(
+        runner, str(path), "--nodes", "2", "--policy", "fifo", "--min-runtime", "30m",
+        "--grace", "2m",
+    )  # fmt: skip
+    assert (document["options"]["min_runtime"], document["options"]["grace"]) == (1800, 120)
+    wrong = simulate(runner, str(path), "--nodes", "2", "--min-runtime", "soon")
+    assert wrong.exit_code == 2
+    assert "'soon' is not a duration" in wrong.stderr
+
+
 def test_limit_keeps_the_first_jobs(runner: CliRunner, tmp_path: Path) -> None:
     path = trace_file(tmp_path, *busy())
     document = run_json(runner, str(path), "--nodes", "1", "--policy", "fifo", "--limit", "5")

@@ -94,6 +94,16 @@ def simulate(
     restart_overhead: Annotated[
         str, typer.Option(help="Time a restarted job spends reloading its checkpoint.")
     ] = "60s",
+    min_runtime: Annotated[
+        str,
+        typer.Option(
+            help="A job is not preempted before it ran this long (below the checkpoint "
+            "interval, a borrower can be reclaimed again and again before saving anything)."
+        ),
+    ] = "10m",
+    grace: Annotated[
+        str, typer.Option(help="Time between the preemption signal and the kill.")
+    ] = "60s",
     walltime_factor: Annotated[
         float, typer.Option(help="Walltime = (runtime + restart overhead) x this, where unknown.")
     ] = 1.0,
@@ -151,7 +161,12 @@ def simulate(
             awarded,
             _awards_label(awards, awards_day),
             tuple(scale or (1.0,)),
-            JobDefaults(walltime_factor=walltime_factor, restart_overhead=overhead),
+            JobDefaults(
+                walltime_factor=walltime_factor,
+                restart_overhead=overhead,
+                grace=_duration(grace, "--grace"),
+                min_runtime=_duration(min_runtime, "--min-runtime"),
+            ),
             ReplayOptions(checkpoint_interval=interval, restart_overhead=overhead),
         )
         as_json = output is OutputFormat.JSON
