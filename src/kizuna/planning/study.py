@@ -176,7 +176,7 @@ class Row:
             policy.name,
             scale,
             cluster.name,
-            {str(t): n for t, n in cluster.gpus().items()},
+            _gpus(cluster.gpus()),
             len(workload.nodes),
             result.metrics,
             wall,

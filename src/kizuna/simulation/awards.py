@@ -21,11 +21,15 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import TypeVar
 
 from kizuna.kernel.errors import InvalidRequest
 from kizuna.kernel.ids import CohortId, GpuType, ProjectId
 from kizuna.kernel.units import HOUR, GpuSeconds
 from kizuna.scheduling.model import Project, Quota
+
+K = TypeVar("K", bound=str)
+"""Keys of a `split`: project names, or the scheduler's project ids."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,11 +59,7 @@ class AwardsSpec:
 
     def project_of(self, tenants: Iterable[str]) -> dict[str, str]:
         """Tenant -> project name, for every tenant of a trace (A1)."""
-        tenants = set(tenants)
-        owner = {t: a.project for a in self.awards for t in a.members}
-        named = {a.project for a in self.awards}
-        owner.update({t: t for t in tenants if t not in owner and t in named})
-        missing = sorted({t for t in tenants if t not in owner})
+        owner, missing = self._owners(tenants)
         if missing and self.default is None:
             shown = ", ".join(missing[:10]) + (
                 f" and {len(missing) - 10} more" if len(missing) > 10 else ""
@@ -73,11 +73,19 @@ class AwardsSpec:
         """The scheduler's projects: one per award, plus one per unnamed tenant (A1)."""
         cohort = CohortId(self.cohort)
         awards = list(self.awards)
-        named = {t for a in awards for t in a.members} | {a.project for a in awards}
         if self.default is not None:
-            extra = sorted({t for t in tenants if t not in named})
-            awards += [replace(self.default, project=t, tenants=(t,)) for t in extra]
+            _, missing = self._owners(tenants)
+            awards += [replace(self.default, project=t, tenants=(t,)) for t in missing]
         return {ProjectId(a.project): _project(a, cohort) for a in awards}
+
+    def _owners(self, tenants: Iterable[str]) -> tuple[dict[str, str], list[str]]:
+        """A1: tenant -> project for tenants an award lists or names, and (sorted) the
+        tenants of no award."""
+        owner = {t: a.project for a in self.awards for t in a.members}
+        named = {a.project for a in self.awards}
+        unlisted = {t for t in tenants if t not in owner}
+        owner.update({t: t for t in unlisted if t in named})
+        return owner, sorted(unlisted - named)
 
     def scale_to(self, gpus: Mapping[GpuType, int]) -> AwardsSpec:
         """Quotas scaled so each type's nominal quotas add up to the cluster's GPUs (A3)."""
@@ -160,7 +168,7 @@ class AwardsSpec:
         return cls(tuple(found), default, str(cohort))
 
 
-def split(total: int, weights: Mapping[str, float]) -> dict[str, int]:
+def split(total: int, weights: Mapping[K, float]) -> dict[K, int]:
     """`total` split in proportion to `weights` by largest remainder: the parts add up to it
     (all zero when every weight is)."""
     whole = sum(max(w, 0.0) for w in weights.values())

@@ -42,7 +42,15 @@ from kizuna.scheduling import (
     Scheduler,
 )
 from kizuna.scheduling.fair_share import charge
-from kizuna.scheduling.model import Job, Node, Project, RunningJob, Snapshot, UsageRecord
+from kizuna.scheduling.model import (
+    Job,
+    Node,
+    NodeState,
+    Project,
+    RunningJob,
+    Snapshot,
+    UsageRecord,
+)
 from kizuna.simulation.clock import SimClock
 from kizuna.simulation.cluster import NodeChange
 from kizuna.simulation.events import NORMAL, URGENT, EventQueue
@@ -382,7 +390,7 @@ def _capacity(nodes: tuple[Node, ...]) -> dict[GpuType, int]:
     """GPUs in service per type: nodes up or draining (a drained node still runs its jobs)."""
     out: dict[GpuType, int] = {}
     for node in nodes:
-        if node.state != "down":
+        if node.state is not NodeState.DOWN:
             out[node.gpu_type] = out.get(node.gpu_type, 0) + node.gpus
     return out
 

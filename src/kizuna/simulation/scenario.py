@@ -23,7 +23,7 @@ from kizuna.kernel.ids import GpuType, JobId, ProjectId
 from kizuna.kernel.units import HOUR, MINUTE, Instant, Seconds
 from kizuna.scheduling.model import PRIORITY_CLASSES, Job
 from kizuna.simulation.awards import AwardsSpec
-from kizuna.simulation.cluster import ClusterSpec
+from kizuna.simulation.cluster import ClusterSpec, NodeChange
 from kizuna.simulation.workload import TraceJob, Workload
 from kizuna.traces.model import TraceRecord
 
@@ -77,7 +77,8 @@ def build(
         awards = AwardsSpec.from_demand(demand(rows, cluster), cluster.gpus())
     project_of = awards.project_of(r.project for r in rows)
     projects = awards.projects(r.project for r in rows)
-    largest = _largest(cluster)
+    changes = cluster.node_changes()
+    largest = _largest(cluster, changes)
     node_size = {g.gpu_type: g.gpus_per_node for g in reversed(cluster.groups)}
     jobs: list[TraceJob] = []
     refused: list[TraceJob] = []
@@ -92,17 +93,15 @@ def build(
             TraceJob(job, Seconds(float(r.duration)))
         )
     sizes = {pid: sum((p.budgets or {}).values()) / HOUR for pid, p in projects.items()}
-    return Workload(
-        cluster.nodes(), projects, tuple(jobs), sizes, cluster.node_changes(), tuple(refused)
-    )
+    return Workload(cluster.nodes(), projects, tuple(jobs), sizes, changes, tuple(refused))
 
 
-def _largest(cluster: ClusterSpec) -> dict[GpuType, int]:
+def _largest(cluster: ClusterSpec, changes: Iterable[NodeChange]) -> dict[GpuType, int]:
     """The most GPUs of each type the cluster ever has in service at once (W4)."""
     now = {t: n for t, n in cluster.gpus().items()}
     most = dict(now)
     present = {n.id: n for n in cluster.nodes()}
-    for change in cluster.node_changes():
+    for change in changes:
         old = present.pop(change.id, None)
         if old is not None:
             now[old.gpu_type] -= old.gpus

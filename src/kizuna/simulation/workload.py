@@ -20,6 +20,7 @@ from kizuna.kernel.ids import CohortId, GpuType, JobId, ProjectId
 from kizuna.kernel.units import HOUR, MINUTE, Instant, Seconds
 from kizuna.scheduling.model import Job, Node, Project, Quota
 from kizuna.scheduling.testing import nodes as build_nodes
+from kizuna.simulation.awards import split
 from kizuna.simulation.cluster import NodeChange
 
 GPU_TYPES: tuple[GpuType, ...] = (GpuType("H100"), GpuType("A100"))
@@ -162,7 +163,7 @@ def _projects(
 ) -> dict[ProjectId, Project]:
     """One cohort; nominal quota proportional to award size, unlimited borrowing, shares =
     award. Budgets stay unlimited so that every generated job can finish."""
-    nominal = {t: _split(count, awards) for t, count in gpus.items()}
+    nominal = {t: split(count, awards) for t, count in gpus.items()}
     return {
         pid: Project(
             pid,
@@ -172,17 +173,6 @@ def _projects(
         )
         for pid, award in awards.items()
     }
-
-
-def _split(total: int, weights: Mapping[ProjectId, float]) -> dict[ProjectId, int]:
-    """`total` split in proportion to `weights` by largest remainder, so the parts sum to it."""
-    whole = sum(weights.values())
-    exact = {pid: total * w / whole for pid, w in weights.items()}
-    parts = {pid: math.floor(x) for pid, x in exact.items()}
-    by_remainder = sorted(exact, key=lambda pid: (parts[pid] - exact[pid], pid))
-    for pid in by_remainder[: total - sum(parts.values())]:
-        parts[pid] += 1
-    return parts
 
 
 # -- the jobs --------------------------------------------------------------------------------
