@@ -31,7 +31,7 @@ from kizuna.cli.output import (
 from kizuna.cli.render import replay_progress
 from kizuna.kernel.errors import InvalidRequest, UnknownName
 from kizuna.kernel.units import HOUR, Seconds, format_duration, parse_duration
-from kizuna.planning import Row, Study, StudyResult, write_report
+from kizuna.planning import Row, Study, StudyResult
 from kizuna.planning.specs import busiest_tenants, cluster_for_load, load_awards, load_cluster
 from kizuna.planning.study import Progress
 from kizuna.scheduling import POLICIES, Policy, make_policy
@@ -173,7 +173,11 @@ def simulate(
         with replay_progress(Console(stderr=True), enabled=not as_json) as track:
             result = study.run(_throttled(track), workers)
         _note_refused(result)
-        written = write_report(result, report) if report is not None else None
+        written = None
+        if report is not None:
+            from kizuna.planning.report import write_report  # noqa: PLC0415  (matplotlib: slow)
+
+            written = write_report(result, report)
     if as_json:
         document = {**result.as_json(), "report": str(written) if written else None}
         typer.echo(json.dumps(document, indent=2))

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from kizuna.kernel.errors import InvalidRequest
-from kizuna.planning import Study, StudyResult, render_html, write_report
+from kizuna.planning import Study, StudyResult
+from kizuna.planning.report import render_html, write_report
 from kizuna.scheduling import make_policy
 from kizuna.simulation.cluster import ClusterSpec
 from kizuna.traces import Trace, TraceRecord
