@@ -1,0 +1,235 @@
+"""Dependencies of every route: the wired services, the caller, and units of work.
+
+A route that changes something runs its effect through `Writer.write`: one transaction holds
+the change, its audit entry and, with an `Idempotency-Key`, the response kept for retries
+(ADR 0018, Stripe's semantics):
+I1. Same key, same method, path and body: the first response, byte for byte
+    (`Idempotent-Replayed: true`).
+I2. Same key, another request: 422, nothing done.
+I3. Two requests with one key at once: both may run, only one commits (the key is unique in
+    the store, in the same transaction as the effect); the other is rolled back and answers
+    with the first's response. Exactly one effect.
+I4. Responses to errors raised by a service (4xx) are kept too; a failed request validation
+    (before any work) or a 5xx is not, so a retry runs again.
+I5. Keys are kept 48 hours (at least the 24 Stripe promises), then forgotten.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, Request
+from fastapi.responses import Response
+from pydantic import BaseModel
+from sqlalchemy import Engine, delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from kizuna.api.problems import MEDIA_TYPE, problem, problem_for, status_of
+from kizuna.config import Settings
+from kizuna.kernel.errors import KizunaError
+from kizuna.services import tokens
+from kizuna.services.audit_log import LogState
+from kizuna.services.context import Context
+from kizuna.services.errors import Unauthenticated
+from kizuna.services.principal import Principal
+from kizuna.store.engine import reading, writing
+from kizuna.store.tables import IdempotencyKey
+
+KEEP_KEYS = timedelta(hours=48)
+JSON = "application/json"
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Wiring:
+    """Everything a request needs, built once by `create_app`."""
+
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    log: LogState
+    clock: Callable[[], datetime] = field(default=system_clock)
+
+
+def wiring(request: Request) -> Wiring:
+    found: Wiring = request.app.state.kizuna
+    return found
+
+
+def authenticate(
+    request: Request,
+    wired: Annotated[Wiring, Depends(wiring)],
+    authorization: Annotated[str | None, Header(description="`Bearer <token>`")] = None,
+) -> Principal:
+    if not authorization:
+        raise Unauthenticated("sign in: send `Authorization: Bearer <token>`")
+    scheme, _, secret = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        raise Unauthenticated("the Authorization header must be `Bearer <token>`")
+    with reading(wired.sessions) as session:
+        principal = tokens.authenticate(session, secret.strip(), wired.clock())
+    request.state.principal = principal
+    return principal
+
+
+Caller = Annotated[Principal, Depends(authenticate)]
+
+
+def request_id(request: Request) -> str:
+    given = request.headers.get("x-request-id", "")
+    return given if 0 < len(given) <= 60 else uuid.uuid4().hex
+
+
+class Reader:
+    """A unit of work that only reads."""
+
+    def __init__(self, wired: Wiring, principal: Principal) -> None:
+        self.wired, self.principal = wired, principal
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with reading(self.wired.sessions) as session:
+            yield session
+
+    def now(self) -> datetime:
+        return self.wired.clock()
+
+
+def reader(wired: Annotated[Wiring, Depends(wiring)], principal: Caller) -> Reader:
+    return Reader(wired, principal)
+
+
+class Writer(Reader):
+    """A unit of work that changes things: one transaction, audit and idempotency inside."""
+
+    def __init__(
+        self,
+        wired: Wiring,
+        principal: Principal,
+        request: Request,
+        key: str | None,
+        fingerprint: bytes,
+    ) -> None:
+        super().__init__(wired, principal)
+        self.key, self.fingerprint = key, fingerprint
+        self.request_id = request_id(request)
+
+    def write(self, effect: Callable[[Context], BaseModel | None], status: int = 200) -> Response:
+        """Runs `effect` in one transaction and answers with its result as JSON."""
+        replay = self._replay()
+        if replay is not None:
+            return replay
+        try:
+            with writing(self.wired.sessions) as session:
+                ctx = Context(session, self.principal, self.wired.clock(), self.request_id)
+                try:
+                    with session.begin_nested():
+                        result = effect(ctx)
+                except KizunaError as exc:
+                    answer = problem_for(exc)
+                    self._keep(session, answer.status_code, MEDIA_TYPE, bytes(answer.body))
+                    return answer
+                body = b"" if result is None else result.model_dump_json().encode()
+                status = 204 if result is None else status
+                self._keep(session, status, JSON, body)
+        except IntegrityError:
+            replay = self._replay()
+            if replay is None:
+                raise
+            return replay
+        return Response(body, status, media_type=JSON if body else None)
+
+    def _keep(self, session: Session, status: int, content_type: str, body: bytes) -> None:
+        if self.key is None:
+            return
+        session.add(
+            IdempotencyKey(
+                person_id=self.principal.person_id,
+                key=self.key,
+                fingerprint=self.fingerprint,
+                status=status,
+                content_type=content_type,
+                body=body,
+                created_at=self.wired.clock(),
+            )
+        )
+        session.flush()
+
+    def _replay(self) -> Response | None:
+        """I1/I2: the kept response for this key, if there is one."""
+        if self.key is None:
+            return None
+        with reading(self.wired.sessions) as session:
+            kept = session.scalar(
+                select(IdempotencyKey).where(
+                    IdempotencyKey.person_id == self.principal.person_id,
+                    IdempotencyKey.key == self.key,
+                    IdempotencyKey.created_at > self.wired.clock() - KEEP_KEYS,
+                )
+            )
+        if kept is None:
+            return None
+        if kept.fingerprint != self.fingerprint:
+            return problem(
+                422,
+                f"Idempotency-Key {self.key!r} was used with another request;"
+                " use a new key for a new request",
+            )
+        media = kept.content_type if kept.body else None
+        return Response(kept.body, kept.status, {"Idempotent-Replayed": "true"}, media)
+
+
+async def writer(
+    request: Request,
+    wired: Annotated[Wiring, Depends(wiring)],
+    principal: Caller,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            min_length=1,
+            max_length=255,
+            description="Retry safely: the same key and body give the first response",
+        ),
+    ] = None,
+) -> Writer:
+    body = await request.body()
+    digest = hashlib.sha256()
+    for part in (
+        request.method.encode(),
+        request.url.path.encode(),
+        request.url.query.encode(),
+        body,
+    ):
+        digest.update(len(part).to_bytes(8, "big") + part)
+    return Writer(wired, principal, request, idempotency_key, digest.digest())
+
+
+Read = Annotated[Reader, Depends(reader)]
+Write = Annotated[Writer, Depends(writer)]
+
+
+def forget_old_keys(wired: Wiring) -> int:
+    """I5."""
+    with writing(wired.sessions) as session:
+        result = session.execute(
+            delete(IdempotencyKey).where(IdempotencyKey.created_at < wired.clock() - KEEP_KEYS)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+
+def page_args(cursor: str | None, limit: int) -> dict[str, Any]:
+    return {"cursor": cursor, "limit": limit}
+
+
+__all__ = ["Caller", "Read", "Wiring", "Write", "forget_old_keys", "status_of"]
