@@ -87,6 +87,12 @@ def create_app(
     return app
 
 
+def create_app_from_environment() -> FastAPI:
+    """The service with `Settings.load()`: the factory uvicorn calls in each of its worker
+    processes (`uvicorn --factory kizuna.api.app:create_app_from_environment`)."""
+    return create_app(Settings.load())
+
+
 def health() -> dict[str, str]:
     """Liveness, without signing in."""
     return {"status": "ok", "version": __version__}
