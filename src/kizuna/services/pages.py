@@ -31,7 +31,10 @@ def encode_cursor(last_id: str | int) -> str:
 def decode_cursor(cursor: str) -> str | int:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        (value,) = json.loads(raw)
+        decoded = json.loads(raw)
+        if not isinstance(decoded, list):
+            raise TypeError(cursor)
+        (value,) = decoded
     except (ValueError, TypeError) as exc:
         raise InvalidRequest([f"cursor {cursor!r} is not one this service gave out"]) from exc
     if not isinstance(value, str | int) or isinstance(value, bool):
