@@ -54,6 +54,8 @@ def test_the_log_verifies_and_checkpoints_extend_each_other(service: Service) ->
     first = service.ok("POST", "/audit/checkpoints")
     service.project("acme", "llm")
     second = service.ok("POST", "/audit/checkpoints")
+    listed = service.ok("GET", "/audit/checkpoints")["items"]
+    assert [c["note"] for c in listed] == [first["note"], second["note"]]
     report = verify_log(records(service), [first["note"], second["note"]], key(service))
     assert report.problems == () and report.latest_size == second["size"]
     proof = service.ok(

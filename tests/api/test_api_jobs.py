@@ -74,3 +74,22 @@ def test_nodes_drain_and_come_back(service: Service) -> None:
     listed = service.ok("GET", "/nodes", params={"state": "draining"})["items"]
     assert [n["name"] for n in listed] == ["h100-0"]
     assert service.ok("PATCH", "/nodes/h100-0", json={"state": "up"})["state"] == "up"
+
+
+def test_a_reason_names_projects_as_people_know_them(service: Service) -> None:
+    service.org("acme")
+    service.project("acme", "llm")
+    service.node("h100-0")
+    body = {
+        "project": "acme/llm",
+        "gpu_type": "H100",
+        "gpu_hours": 10,
+        "nominal_gpus": 8,
+        "starts_at": "2098-01-01T00:00:00Z",
+        "ends_at": "2099-01-01T00:00:00Z",
+    }
+    service.ok("POST", "/awards", json=body)  # granted, not yet begun
+    job = service.job("acme/llm")
+    reason = service.ok("GET", f"/jobs/{job['id']}/reason")
+    assert reason["code"] == "no-quota"
+    assert reason["message"] == "project acme/llm has no H100 quota"

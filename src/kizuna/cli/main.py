@@ -1,7 +1,19 @@
-"""The `kizuna` command. Exit codes scripts can trust: 0 success, 2 bad input (as Click).
+"""The `kizuna` command: the simulator and planner (`demo`, `simulate`, `trace`) and the
+control plane's client (`server`, `admin`, `login`, `whoami`, `passwd`, `org`, `project`,
+`award`, `node`, `token`, `submit`, `queue`, `show`, `why`, `cancel`, `audit`; docs/cli.md).
 
-The Typer `app` is the only module-level object; consoles and everything else are built per
-command, so the commands stay testable with `typer.testing.CliRunner`.
+Exit codes scripts can trust:
+  0  success
+  1  the service refused or failed (any other 4xx or 5xx), or audit verification failed
+  2  bad usage: a wrong option or argument (Click's code), a malformed config file
+  3  not found (404)
+  4  not signed in, or not allowed (401, 403)
+  5  conflict (409): a name taken, a job already ended
+  6  invalid request (422)
+  7  cannot reach the service
+
+The Typer `app` is the only module-level object; consoles, settings and HTTP clients are
+built per command, so the commands stay testable with `typer.testing.CliRunner`.
 """
 
 from __future__ import annotations
@@ -13,6 +25,9 @@ import typer
 from rich.console import Console
 
 from kizuna import __version__
+from kizuna.cli import jobs, resources
+from kizuna.cli.admin import admin, login, passwd, server, whoami
+from kizuna.cli.audit import audit
 from kizuna.cli.demo import run_demo
 from kizuna.cli.output import OutputFormat
 from kizuna.cli.render import print_report, replay_progress
@@ -25,6 +40,8 @@ from kizuna.simulation import WorkloadSpec, generate
 app = typer.Typer(
     name="kizuna",
     help="Kizuna runs a national AI capacity program: awards, fair GPU scheduling, planning.",
+    epilog="Exit codes: 0 ok, 1 refused or failed, 2 bad usage, 3 not found, "
+    "4 not signed in or forbidden, 5 conflict, 6 invalid request, 7 service unreachable.",
     no_args_is_help=True,
     add_completion=False,
 )
@@ -90,3 +107,21 @@ def _policies(names: list[str]) -> list[Policy]:
 
 app.command()(simulate)
 app.add_typer(trace_app, name="trace")
+
+# The control plane (docs/cli.md)
+app.command()(server)
+app.add_typer(admin, name="admin")
+app.command()(login)
+app.command()(whoami)
+app.command()(passwd)
+app.add_typer(resources.org, name="org")
+app.add_typer(resources.project, name="project")
+app.add_typer(resources.award, name="award")
+app.add_typer(resources.node, name="node")
+app.add_typer(resources.token, name="token")
+app.command(context_settings={"allow_interspersed_args": False})(jobs.submit)
+app.command()(jobs.queue)
+app.command("show")(jobs.job_show)
+app.command()(jobs.why)
+app.command()(jobs.cancel)
+app.add_typer(audit, name="audit")

@@ -62,6 +62,15 @@ def _rfc3339(at: datetime) -> str:
     return at.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
+def as_json(entry: AuditEntry) -> dict[str, Any]:
+    """The entry as stored, in the record's JSON shape, checked by nothing: what an auditor
+    downloads, so that a row changed behind the service's back reaches the verifier as it is
+    instead of failing here."""
+    return {
+        key: (entry.leaf_index if key == "seq" else getattr(entry, key)) for key in AuditRecord.KEYS
+    }
+
+
 def as_record(entry: AuditEntry) -> AuditRecord:
     assert entry.leaf_index is not None
     return AuditRecord(
@@ -156,6 +165,11 @@ def checkpoint(session: Session, log: LogState, now: datetime) -> AuditCheckpoin
 
 def latest_checkpoint(session: Session) -> AuditCheckpoint | None:
     return session.scalar(select(AuditCheckpoint).order_by(AuditCheckpoint.size.desc()).limit(1))
+
+
+def checkpoints(session: Session, cursor: str | None, limit: int) -> Page[AuditCheckpoint]:
+    """Every signed checkpoint, smallest first."""
+    return page(session, select(AuditCheckpoint), AuditCheckpoint.size, cursor, limit)
 
 
 def checkpoint_at(session: Session, size: int) -> AuditCheckpoint:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -33,29 +32,16 @@ from kizuna.services import nodes as node_service
 from kizuna.services import projects as project_service
 from kizuna.services.context import Context, row_state
 from kizuna.services.errors import Conflict, Forbidden, InvalidRequest, NotFound
+from kizuna.services.kinds import FINAL, JobState
 from kizuna.services.pages import Page, page, visible_only
 from kizuna.services.principal import Principal
-from kizuna.store.tables import Job, JobEvent, Project
+from kizuna.store.tables import Job, JobEvent, Organization, Project
 
 MAX_WALLTIME = 366 * 86_400
 MAX_GPUS = 1_000_000
 MAX_COMMAND_ARGS = 1024
 MAX_ARG = 8192
 POLICY = "fair-share"
-
-
-class JobState(StrEnum):
-    PENDING = "pending"
-    ADMITTED = "admitted"
-    RUNNING = "running"
-    PREEMPTING = "preempting"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-    TIMED_OUT = "timed-out"
-
-
-FINAL = frozenset({JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED, JobState.TIMED_OUT})
 
 
 @dataclass(frozen=True)
@@ -242,7 +228,8 @@ def why(session: Session, principal: Principal, job_id: int, now: datetime) -> R
     if reason is None:
         return None
     owners = {str(j.id): j.organization_id for j in pending}
-    return _redacted(reason, principal, owners)
+    names = _project_names(session, principal, {j.project_id for j in pending})
+    return _redacted(reason, principal, owners, names)
 
 
 def _core_projects(
@@ -255,11 +242,31 @@ def _core_projects(
 
 
 JOB_REF = re.compile(r"\bjob (\d+)\b")
+PROJECT_REF = re.compile(r"\bprj_[0-9a-z]{26}\b")
 
 
-def _redacted(reason: Reason, principal: Principal, owners: dict[str, str]) -> Reason:
-    def words(match: re.Match[str]) -> str:
-        visible = principal.sees(owners.get(match.group(1)))
+def _redacted(
+    reason: Reason, principal: Principal, jobs: dict[str, str], projects: dict[str, str]
+) -> Reason:
+    """J3: ids the scheduling core wrote in a reason, as words the caller may read: its own
+    organizations' jobs by number and projects by `org/name`, others' as "another ..."."""
+
+    def job(match: re.Match[str]) -> str:
+        visible = principal.sees(jobs.get(match.group(1)))
         return match.group(0) if visible else "a job of another organization"
 
-    return Reason(reason.code, JOB_REF.sub(words, reason.message), reason.earliest_start)
+    def project(match: re.Match[str]) -> str:
+        return projects.get(match.group(0), "another organization's project")
+
+    message = PROJECT_REF.sub(project, JOB_REF.sub(job, reason.message))
+    return Reason(reason.code, message, reason.earliest_start)
+
+
+def _project_names(session: Session, principal: Principal, ids: set[str]) -> dict[str, str]:
+    """`org/name` of the projects among `ids` the caller may see."""
+    rows = session.execute(
+        select(Project.id, Organization.name, Project.name, Project.organization_id)
+        .join(Organization, Organization.id == Project.organization_id)
+        .where(Project.id.in_(ids))
+    )
+    return {pid: f"{org}/{name}" for pid, org, name, owner in rows if principal.sees(owner)}

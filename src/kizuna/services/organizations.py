@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from enum import StrEnum
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -12,20 +11,12 @@ from kizuna.services import audit_log
 from kizuna.services.context import Context, row_state
 from kizuna.services.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from kizuna.services.ids import new_id
+from kizuna.services.kinds import OrganizationKind
 from kizuna.services.pages import Page, page, visible_only
 from kizuna.services.principal import ORGANIZATION_ROLES, PLATFORM_ROLES, Principal, Role
 from kizuna.store.tables import Membership, Organization, Person
 
 NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
-
-
-class OrganizationKind(StrEnum):
-    STARTUP = "startup"
-    COMPANY = "company"
-    UNIVERSITY = "university"
-    SCHOOL = "school"
-    PARTNER = "partner"
-    PROGRAM_OFFICE = "program-office"
 
 
 def check_name(name: str, what: str) -> None:
@@ -105,12 +96,8 @@ def add_member(ctx: Context, ref: str, email: str, name: str, role: Role) -> Mem
         ctx.session.add(person)
         ctx.session.flush()  # the membership's foreign key needs the row
         audit_log.record(ctx, "person.create", person, organization_id=org.id)
-    elif ctx.session.scalar(
-        select(Membership.id).where(
-            Membership.person_id == person.id, Membership.organization_id == org.id
-        )
-    ):
-        raise Conflict(f"{email} is already a member of {org.name}")
+    else:
+        _check_can_add(ctx, person, org)
     membership = Membership(
         id=new_id("membership", ctx.now),
         person_id=person.id,
@@ -121,6 +108,23 @@ def add_member(ctx: Context, ref: str, email: str, name: str, role: Role) -> Mem
     ctx.session.add(membership)
     audit_log.record(ctx, "membership.create", membership)
     return membership
+
+
+def _check_can_add(ctx: Context, person: Person, org: Organization) -> None:
+    """R3: an org admin adds people who have no organization yet (or only its own); a person
+    of other organizations is added by a program admin, so no admin reaches, through a shared
+    member, what another organization owns."""
+    orgs = set(
+        ctx.session.scalars(
+            select(Membership.organization_id).where(Membership.person_id == person.id)
+        )
+    )
+    if org.id in orgs:
+        raise Conflict(f"{person.email} is already a member of {org.name}")
+    if orgs and not ctx.principal.is_program_admin:
+        raise Forbidden(
+            f"{person.email} already belongs to another organization; a program admin adds them"
+        )
 
 
 def _check_can_manage(principal: Principal, org: Organization, role: Role) -> None:

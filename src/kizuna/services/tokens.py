@@ -23,7 +23,7 @@ from kizuna.services.context import Context, row_state
 from kizuna.services.errors import Forbidden, InvalidRequest, NotFound, Unauthenticated
 from kizuna.services.ids import new_id
 from kizuna.services.pages import Page, page
-from kizuna.services.principal import Principal, Role
+from kizuna.services.principal import PLATFORM_ROLES, Principal, Role
 from kizuna.store.tables import ApiToken, Membership, Person
 
 PREFIX = "kz_"
@@ -59,7 +59,7 @@ def issue(
     """A new token for `person_id` (default: the caller) and its secret, shown only now."""
     if not timedelta(0) < lifetime <= MAX_LIFETIME:
         raise InvalidRequest([f"a token lives between 1 second and {MAX_LIFETIME.days} days"])
-    person = _person_managed_by(ctx.session, ctx.principal, person_id or ctx.principal.person_id)
+    person = _managed(ctx.session, ctx.principal, person_id or ctx.principal.person_id)
     secret = PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(
         id=new_id("token", ctx.now),
@@ -76,48 +76,87 @@ def issue(
     return token, secret
 
 
-def _person_managed_by(session: Session, principal: Principal, person_id: str) -> Person:
-    """T3; a person the caller may not know of is NotFound (R1)."""
+def _person(
+    session: Session, principal: Principal, person_id: str
+) -> tuple[Person, dict[str, Role]]:
+    """The person and their roles, if the caller may know of them (self, a fellow member of an
+    organization the caller sees, anyone for a platform role); else NotFound (R1)."""
     person = session.get(Person, person_id)
-    if person is None:
+    roles = _roles_of(session, person_id)
+    if person is None or not (
+        person.id == principal.person_id
+        or principal.sees_everything
+        or any(principal.sees(org) for org in roles)
+    ):
         raise NotFound("person", person_id)
+    return person, roles
+
+
+def _may_read(principal: Principal, person: Person, roles: dict[str, Role]) -> bool:
+    """T3: one's own tokens, one's members' (org admin), everyone's (platform roles)."""
+    return (
+        person.id == principal.person_id
+        or principal.sees_everything
+        or any(principal.administers(org) for org in roles)
+    )
+
+
+def _may_manage(principal: Principal, person: Person, roles: dict[str, Role]) -> bool:
+    """T3: a token acts with all of its person's roles, so an org admin manages only people
+    who belong to no organization but ones it administers and hold no platform role."""
     if person.id == principal.person_id or principal.is_program_admin:
-        return person
-    theirs = set(_organizations_of(session, person.id))
-    if not any(principal.sees(org) for org in theirs):
-        raise NotFound("person", person_id)
-    if not any(principal.administers(org) for org in theirs):
-        raise Forbidden("only the person, their organization's admins or a program admin")
+        return True
+    return bool(roles) and all(
+        principal.administers(org) and role not in PLATFORM_ROLES for org, role in roles.items()
+    )
+
+
+def _readable(session: Session, principal: Principal, person_id: str) -> Person:
+    person, roles = _person(session, principal, person_id)
+    if not _may_read(principal, person, roles):
+        raise Forbidden("only the person, their organization's admins or a platform role")
     return person
 
 
-def _organizations_of(session: Session, person_id: str) -> list[str]:
-    return list(
-        session.scalars(select(Membership.organization_id).where(Membership.person_id == person_id))
+def _managed(session: Session, principal: Principal, person_id: str) -> Person:
+    person, roles = _person(session, principal, person_id)
+    if not _may_manage(principal, person, roles):
+        raise Forbidden(
+            "only the person or a program admin manages the tokens of someone with roles beyond"
+            " the organizations you administer"
+        )
+    return person
+
+
+def _roles_of(session: Session, person_id: str) -> dict[str, Role]:
+    rows = session.execute(
+        select(Membership.organization_id, Membership.role).where(Membership.person_id == person_id)
     )
+    return {org: Role(role) for org, role in rows}
 
 
 def listing(
     session: Session, principal: Principal, person_id: str | None, cursor: str | None, limit: int
 ) -> Page[ApiToken]:
-    person = _person_managed_by(session, principal, person_id or principal.person_id)
+    person = _readable(session, principal, person_id or principal.person_id)
     statement = select(ApiToken).where(ApiToken.person_id == person.id)
     return page(session, statement, ApiToken.id, cursor, limit)
 
 
 def get(session: Session, principal: Principal, token_id: str) -> ApiToken:
     token = session.get(ApiToken, token_id)
-    if token is None:
-        raise NotFound("token", token_id)
     try:
-        _person_managed_by(session, principal, token.person_id)
-    except Forbidden:
+        if token is None:
+            raise NotFound("token", token_id)
+        _readable(session, principal, token.person_id)
+    except (NotFound, Forbidden):
         raise NotFound("token", token_id) from None
     return token
 
 
 def revoke(ctx: Context, token_id: str) -> ApiToken:
     token = get(ctx.session, ctx.principal, token_id)
+    _managed(ctx.session, ctx.principal, token.person_id)
     if token.revoked_at is None:
         before = row_state(token)
         token.revoked_at = ctx.now

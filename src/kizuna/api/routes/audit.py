@@ -50,7 +50,7 @@ def entries(unit: Read, cursor: Cursor = None, limit: Limit = 500) -> ListOf[Aud
         found = audit_log.entries(session, cursor, limit)
         items = [
             AuditEntryPublic(
-                record=audit_log.as_record(e).to_json(),
+                record=audit_log.as_json(e),
                 leaf_hash=b64(e.leaf_hash) if e.leaf_hash else None,
             )
             for e in found.items
@@ -63,11 +63,20 @@ def make_checkpoint(unit: Write) -> Response:
     """Sequences pending entries and signs the tree at its size now."""
 
     def effect(ctx: Context) -> CheckpointPublic:
-        if not ctx.principal.sees_everything:
-            raise Forbidden("only a program admin, an operator or an auditor asks for one")
+        if not ctx.principal.operates_cluster:
+            raise Forbidden("only a program admin or a cluster operator asks for one")
         return checkpoint_public(audit_log.checkpoint(ctx.session, unit.wired.log, ctx.now))
 
     return unit.write(effect, 201)
+
+
+@router.get("/checkpoints", response_model=ListOf[CheckpointPublic])
+def checkpoints(unit: Read, cursor: Cursor = None, limit: Limit = 500) -> ListOf[CheckpointPublic]:
+    """Every signed checkpoint, smallest first: an auditor checks each against the next."""
+    with unit.session() as session:
+        found = audit_log.checkpoints(session, cursor, limit)
+        items = [checkpoint_public(c) for c in found.items]
+    return ListOf[CheckpointPublic](items=items, next_cursor=found.next_cursor)
 
 
 @router.get("/checkpoints/latest", response_model=CheckpointPublic)
