@@ -556,4 +556,4 @@ def test_the_cli_starts_without_the_database_or_web_layers() -> None:
     loaded = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
-    assert loaded.stdout.strip() == "set()"
+    assert loaded.stdout.strip() == "[]"

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
-from kizuna.services.organizations import OrganizationKind
+from kizuna.services.kinds import OrganizationKind
 from kizuna.services.principal import Role
 
 T = TypeVar("T")

@@ -11,7 +11,8 @@ from kizuna.services import audit_log, tokens
 from kizuna.services.context import Context
 from kizuna.services.errors import Conflict
 from kizuna.services.ids import new_id
-from kizuna.services.organizations import OrganizationKind, check_name
+from kizuna.services.kinds import OrganizationKind
+from kizuna.services.organizations import check_name
 from kizuna.services.principal import Principal, Role
 from kizuna.store.tables import Membership, Organization, Person
 

@@ -20,7 +20,8 @@ from kizuna.api.schemas import (
 )
 from kizuna.scheduling.decisions import Reason
 from kizuna.services import jobs
-from kizuna.services.jobs import JobFilter, JobState, Submission
+from kizuna.services.jobs import JobFilter, Submission
+from kizuna.services.kinds import JobState
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 JobRef = Annotated[int, Path(ge=1, le=2**62)]

@@ -20,7 +20,7 @@ from kizuna.api.schemas import (
 )
 from kizuna.services import organizations
 from kizuna.services.context import Context
-from kizuna.services.organizations import OrganizationKind
+from kizuna.services.kinds import OrganizationKind
 from kizuna.store.tables import Membership, Person
 
 router = APIRouter(prefix="/organizations", tags=["organizations"])
