@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session
 
 from kizuna.audit.checkpoint import Checkpoint, SigningKey, sign
@@ -87,7 +87,7 @@ def as_record(entry: AuditEntry) -> AuditRecord:
     )
 
 
-def sequence(session: Session) -> int:
+def sequence(session: Session, batch_size: int = SEQUENCE_BATCH) -> int:
     """L-S2: sequences every committed entry not yet in the tree; returns the tree's size."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": SEQUENCER_LOCK})
@@ -97,14 +97,24 @@ def sequence(session: Session) -> int:
             select(AuditEntry)
             .where(AuditEntry.leaf_index.is_(None))
             .order_by(AuditEntry.id)
-            .limit(SEQUENCE_BATCH)
+            .limit(batch_size)
         ).all()
+        rows = []
+        for offset, entry in enumerate(batch):
+            entry.leaf_index = size + offset
+            rows.append(
+                {
+                    "id": entry.id,
+                    "leaf_index": entry.leaf_index,
+                    "leaf_hash": as_record(entry).leaf_hash(),
+                }
+            )
+        if rows:  # one executemany, not one UPDATE per entry
+            session.execute(update(AuditEntry), rows)
         for entry in batch:
-            entry.leaf_index = size
-            entry.leaf_hash = as_record(entry).leaf_hash()
-            size += 1
-        session.flush()
-        if len(batch) < SEQUENCE_BATCH:
+            session.expunge(entry)
+        size += len(batch)
+        if len(batch) < batch_size:
             return size
 
 

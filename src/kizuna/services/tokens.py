@@ -45,11 +45,16 @@ def principal_of(session: Session, person: Person, token_id: str | None = None) 
 def authenticate(session: Session, secret: str, now: datetime) -> Principal:
     """The person a bearer token stands for; Unauthenticated if it is unknown, expired or
     revoked (one message for all three, so a caller learns nothing from it)."""
-    token = session.scalar(select(ApiToken).where(ApiToken.secret_hash == secret_hash(secret)))
-    if token is None or token.revoked_at is not None or token.expires_at <= now:
+    found = session.execute(
+        select(ApiToken, Person)
+        .join(Person, Person.id == ApiToken.person_id)
+        .where(ApiToken.secret_hash == secret_hash(secret))
+    ).first()
+    if found is None:
         raise Unauthenticated("the token is unknown, expired or revoked")
-    person = session.get(Person, token.person_id)
-    assert person is not None
+    token, person = found
+    if token.revoked_at is not None or token.expires_at <= now:
+        raise Unauthenticated("the token is unknown, expired or revoked")
     return principal_of(session, person, token.id)
 
 

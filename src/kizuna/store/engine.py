@@ -26,7 +26,7 @@ def make_engine(url: str, **options: Any) -> Engine:
         return _sqlite_engine(url, **options)
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    return create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True, **options)
+    return create_engine(url, pool_size=20, max_overflow=20, pool_recycle=1800, **options)
 
 
 def _sqlite_engine(url: str, **options: Any) -> Engine:
