@@ -140,10 +140,17 @@ def _check_can_manage(principal: Principal, org: Organization, role: Role) -> No
 
 
 def members(
-    session: Session, principal: Principal, ref: str, cursor: str | None, limit: int
+    session: Session,
+    principal: Principal,
+    ref: str,
+    role: Role | None,
+    cursor: str | None,
+    limit: int,
 ) -> Page[tuple[Membership, Person]]:
     org = get(session, principal, ref)
     statement = select(Membership).where(Membership.organization_id == org.id)
+    if role is not None:
+        statement = statement.where(Membership.role == role.value)
     found = page(session, statement, Membership.id, cursor, limit)
     ids = [m.person_id for m in found.items]
     people = {p.id: p for p in session.scalars(select(Person).where(Person.id.in_(ids)))}

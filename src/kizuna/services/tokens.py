@@ -74,7 +74,6 @@ def issue(
         created_at=ctx.now,
         expires_at=ctx.now + lifetime,
         revoked_at=None,
-        last_used_at=None,
     )
     ctx.session.add(token)
     audit_log.record(ctx, "token.create", token, organization_id=None)

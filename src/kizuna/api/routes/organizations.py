@@ -21,6 +21,7 @@ from kizuna.api.schemas import (
 from kizuna.services import organizations
 from kizuna.services.context import Context
 from kizuna.services.kinds import OrganizationKind
+from kizuna.services.principal import Role
 from kizuna.store.tables import Membership, Person
 
 router = APIRouter(prefix="/organizations", tags=["organizations"])
@@ -77,10 +78,14 @@ def member(membership: Membership, person: Person) -> MemberPublic:
 
 @router.get("/{org}/members", response_model=ListOf[MemberPublic])
 def members(
-    org: Ref, unit: Read, cursor: Cursor = None, limit: Limit = DEFAULT_LIMIT
+    org: Ref,
+    unit: Read,
+    role: Role | None = None,
+    cursor: Cursor = None,
+    limit: Limit = DEFAULT_LIMIT,
 ) -> ListOf[MemberPublic]:
     with unit.session() as session:
-        found = organizations.members(session, unit.principal, org, cursor, limit)
+        found = organizations.members(session, unit.principal, org, role, cursor, limit)
         items = [member(m, p) for m, p in found.items]
     return ListOf[MemberPublic](items=items, next_cursor=found.next_cursor)
 

@@ -104,7 +104,6 @@ def upgrade() -> None:
         sa.Column("created_at", kizuna.store.types.UtcDateTime(timezone=True), nullable=False),
         sa.Column("expires_at", kizuna.store.types.UtcDateTime(timezone=True), nullable=False),
         sa.Column("revoked_at", kizuna.store.types.UtcDateTime(timezone=True), nullable=True),
-        sa.Column("last_used_at", kizuna.store.types.UtcDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["person_id"],
             ["people.id"],
