@@ -330,7 +330,7 @@ FOREIGN: list[Probe] = [
     Probe("GET", "/jobs/{job}/reason", "/jobs/{job}/reason", "no job {job}"),
     Probe("POST", "/jobs/{job}/cancel", "/jobs/{job}/cancel", "no job {job}"),
     Probe("GET", "/tokens/{token}", "/tokens/{token}", "no token {token}"),
-    Probe("DELETE", "/tokens/{token}", "/tokens/{token}", "no token {token}"),
+    Probe("POST", "/tokens/{token}/revoke", "/tokens/{token}/revoke", "no token {token}"),
     # objects named in a body
     Probe(
         "POST",
@@ -656,10 +656,10 @@ def test_the_auditor_reads_tokens_and_cannot_revoke_them(world: World) -> None:
     auditor, s, member = world.auditor, world.service, world.b.member
     listed = s.call("GET", "/tokens", auditor.token, params={"person_id": member.id})
     shown = s.call("GET", f"/tokens/{member.token_id}", auditor.token)
-    revoked = s.call("DELETE", f"/tokens/{member.token_id}", auditor.token)
+    revoked = s.call("POST", f"/tokens/{member.token_id}/revoke", auditor.token)
     assert whoami(world, member.token).status_code == 200  # whatever the answers, no change
     expected = [("GET /tokens?person_id=", listed, 200), ("GET /tokens/{id}", shown, 200)]
-    expected += [("DELETE /tokens/{id}", revoked, 403)]
+    expected += [("POST /tokens/{id}/revoke", revoked, 403)]
     assert_none(
         [f"{what}: {got.status_code}" for what, got, want in expected if got.status_code != want]
     )
@@ -722,15 +722,15 @@ def test_an_org_admin_manages_its_members_tokens_and_a_dead_token_gets_401(world
     for method, path, params in (
         ("GET", "/tokens", {"person_id": theirs.id}),
         ("GET", f"/tokens/{theirs.token_id}", {}),
-        ("DELETE", f"/tokens/{theirs.token_id}", {}),
+        ("POST", f"/tokens/{theirs.token_id}/revoke", {}),
     ):
         got = s.call(method, path, admin.token, params=params)
         assert got.status_code == 404, f"{method} {path}: {got.text}"
     assert whoami(world, theirs.token).status_code == 200
     # a member may not touch its admin's token: tokens.get answers 404 to non-managers
-    assert s.call("DELETE", f"/tokens/{admin.token_id}", member.token).status_code == 404
+    assert s.call("POST", f"/tokens/{admin.token_id}/revoke", member.token).status_code == 404
     assert whoami(world, admin.token).status_code == 200
-    revoked = s.call("DELETE", f"/tokens/{member.token_id}", admin.token)
+    revoked = s.call("POST", f"/tokens/{member.token_id}/revoke", admin.token)
     assert revoked.status_code == 200 and revoked.json()["revoked_at"], revoked.text
     assert s.ok("GET", f"/tokens/{member.token_id}", admin.token)["revoked_at"]
     # revoked (the member's), expired (the admin's) and unknown: one 401, one sentence

@@ -9,11 +9,11 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 
 from kizuna import __version__
 from kizuna.api import problems
-from kizuna.api.deps import Wiring, forget_old_keys, system_clock
+from kizuna.api.deps import Wiring, forget_old_keys, single_values, system_clock
 from kizuna.api.limits import BodyLimit
 from kizuna.api.routes import audit, jobs, nodes, organizations, projects, tokens
 from kizuna.audit.checkpoint import SigningKey
@@ -79,11 +79,13 @@ def create_app(
     app.state.kizuna = wired
     problems.install(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    api = APIRouter(prefix=API)
+    api = APIRouter(prefix=API, responses=problems.RESPONSES, dependencies=[Depends(single_values)])
     for module in (organizations, projects, tokens, nodes, jobs, audit):
         api.include_router(module.router)
     api.add_api_route("/health", health, methods=["GET"], tags=["service"])
     app.include_router(api)
+    app.state.methods_by_path = problems.route_table(app)
+    problems.document(app)
     return app
 
 

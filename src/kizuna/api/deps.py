@@ -26,6 +26,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
 from fastapi.responses import Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 from sqlalchemy import Engine, delete, select
 from sqlalchemy.exc import IntegrityError
@@ -37,7 +38,7 @@ from kizuna.kernel.errors import KizunaError
 from kizuna.services import tokens
 from kizuna.services.audit_log import LogState
 from kizuna.services.context import Context
-from kizuna.services.errors import Unauthenticated
+from kizuna.services.errors import InvalidRequest, Unauthenticated
 from kizuna.services.principal import Principal
 from kizuna.store.engine import reading, writing
 from kizuna.store.tables import IdempotencyKey
@@ -66,18 +67,18 @@ def wiring(request: Request) -> Wiring:
     return found
 
 
+BEARER = HTTPBearer(auto_error=False, description="An API token: `Bearer kz_...`")
+
+
 def authenticate(
     request: Request,
     wired: Annotated[Wiring, Depends(wiring)],
-    authorization: Annotated[str | None, Header(description="`Bearer <token>`")] = None,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)],
 ) -> Principal:
-    if not authorization:
+    if credentials is None or not credentials.credentials.strip():
         raise Unauthenticated("sign in: send `Authorization: Bearer <token>`")
-    scheme, _, secret = authorization.partition(" ")
-    if scheme.lower() != "bearer" or not secret.strip():
-        raise Unauthenticated("the Authorization header must be `Bearer <token>`")
     with reading(wired.sessions) as session:
-        principal = tokens.authenticate(session, secret.strip(), wired.clock())
+        principal = tokens.authenticate(session, credentials.credentials.strip(), wired.clock())
     request.state.principal = principal
     return principal
 
@@ -217,6 +218,18 @@ async def writer(
 
 Read = Annotated[Reader, Depends(reader)]
 Write = Annotated[Writer, Depends(writer)]
+
+
+REPEATABLE = frozenset({"state"})
+"""Query parameters a list takes more than once (`?state=pending&state=running`)."""
+
+
+def single_values(request: Request) -> None:
+    """A scalar query parameter given twice is refused, not silently taken as the last."""
+    seen = [key for key, _ in request.query_params.multi_items()]
+    twice = sorted({key for key in seen if seen.count(key) > 1} - REPEATABLE)
+    if twice:
+        raise InvalidRequest([f"query parameter {twice[0]!r} is given more than once"])
 
 
 def forget_old_keys(wired: Wiring) -> int:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from fastapi.routing import iter_route_contexts
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
+from starlette.routing import compile_path
 
 from kizuna.kernel.errors import InvalidRequest, KizunaError, UnknownName
 from kizuna.services.errors import Conflict, Forbidden, NotFound, Unauthenticated
@@ -83,6 +87,20 @@ def _validation(exc: RequestValidationError) -> Response:
     return problem(422, detail, errors=errors)
 
 
+def allowed_methods(app: FastAPI, path: str) -> list[str]:
+    """Every method some route answers at `path` (a 405's `Allow`, RFC 9110 §15.5.6)."""
+    table: list[tuple[re.Pattern[str], set[str]]] = app.state.methods_by_path
+    return sorted({m for regex, methods in table if regex.match(path) for m in methods})
+
+
+def route_table(app: FastAPI) -> list[tuple[re.Pattern[str], set[str]]]:
+    return [
+        (compile_path(context.path)[0], set(context.methods or ()))
+        for context in iter_route_contexts(app.routes)
+        if context.path is not None
+    ]
+
+
 def install(app: FastAPI) -> None:
     async def kizuna_error(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, KizunaError)
@@ -92,10 +110,15 @@ def install(app: FastAPI) -> None:
         assert isinstance(exc, RequestValidationError)
         return _validation(exc)
 
-    async def http_error(_: Request, exc: Exception) -> Response:
+    async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         detail = exc.detail if isinstance(exc.detail, str) else TITLES.get(exc.status_code, "")
-        return problem(exc.status_code, detail, dict(exc.headers or {}))
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            allowed = allowed_methods(request.app, request.url.path)
+            headers["Allow"] = ", ".join(allowed)
+            detail = f"{request.method} is not allowed here; allowed: {', '.join(allowed)}"
+        return problem(exc.status_code, detail, headers)
 
     async def unexpected(_: Request, exc: Exception) -> Response:
         return problem(500, "the service failed; the error is in its log")
@@ -104,3 +127,37 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(Exception, unexpected)
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, as every error of this API is written."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    errors: list[dict[str, str]] | None = Field(
+        None, description="One item per fault: `detail`, and `pointer` for a field"
+    )
+
+
+PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"description": TITLES[status], "content": PROBLEM}
+    for status in (400, 401, 403, 404, 405, 409, 413, 422)
+}
+
+
+def document(app: FastAPI) -> None:
+    """Adds the `Problem` schema and the bearer scheme's words to the OpenAPI document."""
+    make = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = make()
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            components["Problem"] = Problem.model_json_schema()
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -3,26 +3,61 @@ fields, so a wrong type or a typo is a 422 that names the field."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictInt
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
 
 from kizuna.services.kinds import OrganizationKind
 from kizuna.services.principal import Role
 
 T = TypeVar("T")
 
-Name = Annotated[str, Field(min_length=1, max_length=63, strict=True)]
-Text = Annotated[str, Field(max_length=2000, strict=True)]
-Line = Annotated[str, Field(min_length=1, max_length=200, strict=True)]
-Email = Annotated[
-    str, Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$", strict=True)
-]
-GpuType = Annotated[
-    str, Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9._-]+$", strict=True)
-]
-Count = Annotated[StrictInt, Field(ge=0, le=10_000_000)]
+NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+NO_NUL = r"^[^\x00]*$"
+"""Text may hold any character but NUL, which PostgreSQL cannot store."""
+
+
+def whole_number(value: object) -> object:
+    """JSON Schema's integer: 8 and 8.0 alike; "8" and 8.5 stay refused."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("Input should be a valid integer")
+    return value
+
+
+def instant_text(value: object) -> object:
+    """Instants are RFC 3339 strings, as the document says; numbers (or numbers in a string,
+    which pydantic would take for Unix times) are refused."""
+    if not isinstance(value, str) or NUMBER.fullmatch(value.strip()):
+        raise ValueError("Input should be an RFC 3339 date-time string")
+    return value
+
+
+WHOLE = BeforeValidator(whole_number)
+"""After the bounds in `Annotated[int, Field(...), WHOLE]`, so the document keeps them."""
+Instant = Annotated[AwareDatetime, BeforeValidator(instant_text)]
+
+
+def _text(min_length: int, max_length: int, pattern: str = NO_NUL) -> Any:
+    return Field(min_length=min_length, max_length=max_length, pattern=pattern, strict=True)
+
+
+Name = Annotated[str, _text(1, 63)]
+Text = Annotated[str, _text(0, 2000)]
+Line = Annotated[str, _text(1, 200)]
+Ref = Annotated[str, _text(1, 130)]
+"""An organization, project or person named in a body: id, name or `org/name`."""
+Word = Annotated[str, _text(0, 63)]
+Arg = Annotated[str, _text(0, 8192)]
+EMAIL = "^[^@\\s\u0085\ufeff\x00]+@[^@\\s\u0085\ufeff\x00]+$"
+"""Excludes the same characters under pydantic's regular expressions and JSON Schema's, whose
+`\\s` differ (U+0085, U+FEFF)."""
+Email = Annotated[str, _text(3, 254, EMAIL)]
+GpuType = Annotated[str, _text(1, 40, r"^[A-Za-z0-9._-]+$")]
+Count = Annotated[int, Field(ge=0, le=10_000_000), WHOLE]
 
 
 class Body(BaseModel):
@@ -76,7 +111,7 @@ class MemberPublic(BaseModel):
 
 
 class ProjectCreate(Body):
-    organization: Annotated[str, Field(min_length=1, max_length=63, strict=True)]
+    organization: Ref
     name: Name
     description: Text = ""
 
@@ -94,20 +129,20 @@ class ProjectPublic(Public):
 
 
 class AwardCreate(Body):
-    project: Annotated[str, Field(min_length=1, max_length=130, strict=True)]
+    project: Ref
     gpu_type: GpuType
-    gpu_hours: Annotated[StrictInt, Field(gt=0, le=10**11)]
+    gpu_hours: Annotated[int, Field(gt=0, le=10**11), WHOLE]
     nominal_gpus: Count
     borrowing_limit: Count | None = None
-    starts_at: AwareDatetime
-    ends_at: AwareDatetime
+    starts_at: Instant
+    ends_at: Instant
 
 
 class AwardUpdate(Body):
-    gpu_hours: Annotated[StrictInt, Field(gt=0, le=10**11)] | None = None
+    gpu_hours: Annotated[int, Field(gt=0, le=10**11), WHOLE] | None = None
     nominal_gpus: Count | None = None
     borrowing_limit: Count | None = None
-    ends_at: AwareDatetime | None = None
+    ends_at: Instant | None = None
 
 
 class AwardPublic(Public):
@@ -125,8 +160,8 @@ class AwardPublic(Public):
 
 class TokenCreate(Body):
     name: Line
-    expires_in_days: Annotated[StrictInt, Field(ge=1, le=366)] = 90
-    person_id: Annotated[str, Field(max_length=40, strict=True)] | None = None
+    expires_in_days: Annotated[int, Field(ge=1, le=366), WHOLE] = 90
+    person_id: Annotated[str, _text(1, 40)] | None = None
 
 
 class TokenPublic(Public):
@@ -144,21 +179,21 @@ class TokenSecret(TokenPublic):
 
 class Login(Body):
     email: Email
-    password: Annotated[str, Field(min_length=1, max_length=1024, strict=True)]
+    password: Annotated[str, _text(1, 1024)]
     token_name: Line = "login"
-    expires_in_days: Annotated[StrictInt, Field(ge=1, le=366)] = 30
+    expires_in_days: Annotated[int, Field(ge=1, le=366), WHOLE] = 30
 
 
 class PasswordSet(Body):
-    password: Annotated[str, Field(min_length=12, max_length=1024, strict=True)]
+    password: Annotated[str, _text(12, 1024)]
 
 
 class NodeCreate(Body):
     name: Name
     gpu_type: GpuType
-    gpus: Annotated[StrictInt, Field(ge=1, le=1024)]
-    nvlink_domain: Annotated[str, Field(max_length=63, strict=True)] = ""
-    rack: Annotated[str, Field(max_length=63, strict=True)] = ""
+    gpus: Annotated[int, Field(ge=1, le=1024), WHOLE]
+    nvlink_domain: Word = ""
+    rack: Word = ""
 
 
 class NodeUpdate(Body):
@@ -177,18 +212,18 @@ class NodePublic(Public):
 
 
 class JobCreate(Body):
-    project: Annotated[str, Field(min_length=1, max_length=130, strict=True)]
+    project: Ref
     command: Annotated[
-        list[Annotated[str, Field(max_length=8192, strict=True)]],
+        list[Arg],
         Field(min_length=1, max_length=1024),
     ]
-    gpus: Annotated[StrictInt, Field(ge=1, le=1_000_000)]
+    gpus: Annotated[int, Field(ge=1, le=1_000_000), WHOLE]
     gpu_type: GpuType
     walltime: Annotated[
-        StrictInt, Field(ge=1, le=366 * 86_400, description="Seconds the job may run")
+        int, Field(ge=1, le=366 * 86_400, description="Seconds the job may run"), WHOLE
     ]
-    name: Annotated[str, Field(max_length=200, strict=True)] = ""
-    gpus_per_node: Annotated[StrictInt, Field(ge=1, le=1024)] | None = None
+    name: Annotated[str, _text(0, 200)] = ""
+    gpus_per_node: Annotated[int, Field(ge=1, le=1024), WHOLE] | None = None
     priority: Annotated[str, Field(pattern="^(low|normal|high)$", strict=True)] = "normal"
     one_domain: StrictBool = False
 

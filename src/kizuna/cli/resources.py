@@ -594,5 +594,5 @@ def token_revoke(
 ) -> None:
     """Revoke a token: it signs nobody in from now on."""
     with service(output) as client:
-        revoked = client.delete(f"/tokens/{segment(token_id)}")
+        revoked = client.post(f"/tokens/{segment(token_id)}/revoke")
     _done(output, revoked, f"Revoked token {revoked['id']} ({revoked['name']}).")

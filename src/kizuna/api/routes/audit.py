@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 
 from kizuna.api.deps import Read, Write
@@ -89,7 +89,7 @@ def latest(unit: Read) -> CheckpointPublic:
 
 
 @router.get("/checkpoints/{size}", response_model=CheckpointPublic)
-def at_size(size: int, unit: Read) -> CheckpointPublic:
+def at_size(size: Annotated[int, Path(ge=1, le=2**62)], unit: Read) -> CheckpointPublic:
     with unit.session() as session:
         return checkpoint_public(audit_log.checkpoint_at(session, size))
 

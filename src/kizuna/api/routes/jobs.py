@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import Response
 
 from kizuna.api.deps import Read, Write
-from kizuna.api.routes.common import DEFAULT_LIMIT, Cursor, Limit
+from kizuna.api.routes.common import DEFAULT_LIMIT, Cursor, Filter, Limit
 from kizuna.api.schemas import (
     JobCreate,
     JobDetail,
@@ -24,7 +24,7 @@ from kizuna.services.jobs import JobFilter, Submission
 from kizuna.services.kinds import JobState
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
-JobRef = Annotated[int, Path(ge=1, le=2**62)]
+JobRef = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 @router.post("", status_code=201, response_model=JobPublic)
@@ -37,10 +37,10 @@ def submit(body: JobCreate, unit: Write) -> Response:
 def listing(
     unit: Read,
     state: Annotated[list[JobState] | None, Query(max_length=10)] = None,
-    project: str | None = None,
-    organization: str | None = None,
-    gpu_type: str | None = None,
-    submitted_by: str | None = None,
+    project: Filter = None,
+    organization: Filter = None,
+    gpu_type: Filter = None,
+    submitted_by: Filter = None,
     cursor: Cursor = None,
     limit: Limit = DEFAULT_LIMIT,
 ) -> ListOf[JobPublic]:

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter
 from fastapi.responses import Response
 
 from kizuna.api.deps import Read, Write
-from kizuna.api.routes.common import DEFAULT_LIMIT, Cursor, Limit
+from kizuna.api.routes.common import DEFAULT_LIMIT, Cursor, Filter, Limit, ref
 from kizuna.api.schemas import ListOf, NodeCreate, NodePublic, NodeUpdate
 from kizuna.scheduling.model import NodeState
 from kizuna.services import nodes
 
 router = APIRouter(prefix="/nodes", tags=["nodes"])
-Ref = Annotated[str, Path(max_length=63, description="Node id or name")]
+Ref = Annotated[str, ref(63, "Node id or name")]
 
 
 @router.post("", status_code=201, response_model=NodePublic)
@@ -30,7 +30,7 @@ def create(body: NodeCreate, unit: Write) -> Response:
 @router.get("", response_model=ListOf[NodePublic])
 def listing(
     unit: Read,
-    gpu_type: str | None = None,
+    gpu_type: Filter = None,
     state: NodeState | None = None,
     cursor: Cursor = None,
     limit: Limit = DEFAULT_LIMIT,

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter
 from fastapi.responses import Response
 
 from kizuna.api.deps import Read, Write
-from kizuna.api.routes.common import DEFAULT_LIMIT, Cursor, Limit
+from kizuna.api.routes.common import DEFAULT_LIMIT, Cursor, Limit, ref
 from kizuna.api.schemas import (
     ListOf,
     MemberCreate,
@@ -25,7 +25,7 @@ from kizuna.services.principal import Role
 from kizuna.store.tables import Membership, Person
 
 router = APIRouter(prefix="/organizations", tags=["organizations"])
-Ref = Annotated[str, Path(max_length=63, description="Organization id or name")]
+Ref = Annotated[str, ref(63, "Organization id or name")]
 
 
 @router.post("", status_code=201, response_model=OrganizationPublic)
@@ -101,7 +101,7 @@ def add_member(org: Ref, body: MemberCreate, unit: Write) -> Response:
     return unit.write(effect, 201)
 
 
-PersonRef = Annotated[str, Path(max_length=40)]
+PersonRef = Annotated[str, ref(40, "Id")]
 
 
 @router.patch("/{org}/members/{person_id}", response_model=MemberPublic)

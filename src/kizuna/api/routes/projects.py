@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter
 from fastapi.responses import Response
 
 from kizuna.api.deps import Read, Write
-from kizuna.api.routes.common import DEFAULT_LIMIT, Cursor, Limit
+from kizuna.api.routes.common import DEFAULT_LIMIT, At, Cursor, Filter, Limit, ref
 from kizuna.api.schemas import (
     AwardCreate,
     AwardPublic,
@@ -25,8 +24,8 @@ from kizuna.services.context import Context
 from kizuna.store.tables import Award
 
 router = APIRouter(tags=["projects"])
-Ref = Annotated[str, Path(max_length=130, description="Project id, `org/name` or name")]
-AwardRef = Annotated[str, Path(max_length=40)]
+Ref = Annotated[str, ref(130, "Project id, `org/name` or name")]
+AwardRef = Annotated[str, ref(40, "Id")]
 SECONDS_PER_HOUR = int(HOUR)
 
 
@@ -42,7 +41,7 @@ def create(body: ProjectCreate, unit: Write) -> Response:
 
 @router.get("/projects", response_model=ListOf[ProjectPublic])
 def listing(
-    unit: Read, organization: str | None = None, cursor: Cursor = None, limit: Limit = DEFAULT_LIMIT
+    unit: Read, organization: Filter = None, cursor: Cursor = None, limit: Limit = DEFAULT_LIMIT
 ) -> ListOf[ProjectPublic]:
     with unit.session() as session:
         found = projects.listing(session, unit.principal, organization, cursor, limit)
@@ -100,10 +99,10 @@ def grant(body: AwardCreate, unit: Write) -> Response:
 @router.get("/awards", response_model=ListOf[AwardPublic], tags=["awards"])
 def awards(
     unit: Read,
-    project: str | None = None,
-    organization: str | None = None,
-    gpu_type: str | None = None,
-    active_at: datetime | None = None,
+    project: Filter = None,
+    organization: Filter = None,
+    gpu_type: Filter = None,
+    active_at: At = None,
     cursor: Cursor = None,
     limit: Limit = DEFAULT_LIMIT,
 ) -> ListOf[AwardPublic]:

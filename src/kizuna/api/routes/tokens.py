@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 
 from kizuna.api.deps import Caller, Read, Wiring, Write, wiring
-from kizuna.api.routes.common import DEFAULT_LIMIT, Cursor, Limit
+from kizuna.api.routes.common import DEFAULT_LIMIT, Cursor, Filter, Limit, ref
 from kizuna.api.schemas import (
     ListOf,
     Login,
@@ -24,7 +24,7 @@ from kizuna.services.context import Context
 from kizuna.store.engine import writing
 
 router = APIRouter(tags=["identity"])
-TokenRef = Annotated[str, Path(max_length=40)]
+TokenRef = Annotated[str, ref(40, "Id")]
 
 
 @router.get("/whoami", response_model=WhoAmI)
@@ -50,7 +50,7 @@ def issue(body: TokenCreate, unit: Write) -> Response:
 
 @router.get("/tokens", response_model=ListOf[TokenPublic])
 def listing(
-    unit: Read, person_id: str | None = None, cursor: Cursor = None, limit: Limit = DEFAULT_LIMIT
+    unit: Read, person_id: Filter = None, cursor: Cursor = None, limit: Limit = DEFAULT_LIMIT
 ) -> ListOf[TokenPublic]:
     with unit.session() as session:
         found = tokens.listing(session, unit.principal, person_id, cursor, limit)
@@ -64,7 +64,7 @@ def show(token: TokenRef, unit: Read) -> TokenPublic:
         return TokenPublic.model_validate(tokens.get(session, unit.principal, token))
 
 
-@router.delete("/tokens/{token}", response_model=TokenPublic)
+@router.post("/tokens/{token}/revoke", response_model=TokenPublic)
 def revoke(token: TokenRef, unit: Write) -> Response:
     return unit.write(lambda ctx: TokenPublic.model_validate(tokens.revoke(ctx, token)))
 
