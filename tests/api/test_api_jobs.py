@@ -93,3 +93,14 @@ def test_a_reason_names_projects_as_people_know_them(service: Service) -> None:
     reason = service.ok("GET", f"/jobs/{job['id']}/reason")
     assert reason["code"] == "no-quota"
     assert reason["message"] == "project acme/llm has no H100 quota"
+
+
+def test_a_node_added_makes_a_larger_job_possible_at_once(service: Service) -> None:
+    service.org("acme")
+    service.project("acme", "llm")
+    service.node("h100-0")
+    service.award("acme/llm", nominal=16)
+    body = {"project": "acme/llm", "command": ["x"], "gpus": 16, "gpu_type": "H100", "walltime": 60}
+    assert service.call("POST", "/jobs", json=body).status_code == 422
+    service.node("h100-1")
+    assert service.call("POST", "/jobs", json=body).status_code == 201

@@ -39,8 +39,9 @@ from kizuna.services import tokens
 from kizuna.services.audit_log import LogState
 from kizuna.services.context import Context
 from kizuna.services.errors import InvalidRequest, Unauthenticated
+from kizuna.services.nodes import ShapeCache
 from kizuna.services.principal import Principal
-from kizuna.store.engine import reading, writing
+from kizuna.store.engine import WRITE, reading, writing
 from kizuna.store.tables import IdempotencyKey
 
 KEEP_KEYS = timedelta(hours=48)
@@ -60,6 +61,7 @@ class Wiring:
     sessions: sessionmaker[Session]
     log: LogState
     clock: Callable[[], datetime] = field(default=system_clock)
+    shapes: ShapeCache = field(default_factory=ShapeCache)
 
 
 def wiring(request: Request) -> Wiring:
@@ -132,11 +134,14 @@ class Writer(Reader):
             return replay
         try:
             with writing(self.wired.sessions) as session:
-                ctx = Context(session, self.principal, self.wired.clock(), self.request_id)
+                ctx = Context(
+                    session, self.principal, self.wired.clock(), self.request_id, self.wired.shapes
+                )
                 try:
-                    with session.begin_nested():
-                        result = effect(ctx)
-                except KizunaError as exc:
+                    result = effect(ctx)
+                except KizunaError as exc:  # I4: undo the effect, keep the refusal
+                    session.rollback()
+                    session.connection(execution_options={WRITE: True})
                     answer = problem_for(exc)
                     self._keep(session, answer.status_code, MEDIA_TYPE, bytes(answer.body))
                     return answer

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import inspect
 from sqlalchemy.orm import Session
 
 from kizuna.services.principal import Principal
+
+if TYPE_CHECKING:
+    from kizuna.services.nodes import ShapeCache
 from kizuna.store.tables import Base
 
 
@@ -19,6 +22,8 @@ class Context:
     principal: Principal
     now: datetime
     request_id: str | None = None
+    shapes: ShapeCache | None = None
+    """The service's cache of the cluster's shape; None: read the nodes each time."""
 
 
 SECRET_COLUMNS = frozenset({"secret_hash", "password_hash"})

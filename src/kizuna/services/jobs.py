@@ -26,7 +26,7 @@ from kizuna.scheduling.decisions import Reason
 from kizuna.scheduling.model import PRIORITY_CLASSES, Snapshot
 from kizuna.scheduling.model import Job as CoreJob
 from kizuna.scheduling.model import Project as CoreProject
-from kizuna.scheduling.validation import ClusterShape, validate_job
+from kizuna.scheduling.validation import validate_job
 from kizuna.services import audit_log, organizations
 from kizuna.services import nodes as node_service
 from kizuna.services import projects as project_service
@@ -97,7 +97,8 @@ def _check(ctx: Context, request: Submission, project: Project) -> None:
     problems = _request_problems(request)
     if problems:
         raise InvalidRequest(problems)
-    cluster = ClusterShape.of(node_service.core_nodes(ctx.session))
+    shapes = ctx.shapes or node_service.ShapeCache()
+    cluster = shapes.shape(ctx.session)
     problems = validate_job(_core_job(request, project.id, 0, ctx.now), cluster)
     if not project_service.covers(ctx.session, project.id, request.gpu_type, ctx.now):
         problems.append(

@@ -7,12 +7,15 @@ a program admin changes them.
 
 from __future__ import annotations
 
-from sqlalchemy import select
+import threading
+
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from kizuna.kernel.ids import GpuType, NodeId
 from kizuna.scheduling.model import Node as CoreNode
 from kizuna.scheduling.model import NodeState
+from kizuna.scheduling.validation import ClusterShape
 from kizuna.services import audit_log
 from kizuna.services.context import Context, row_state
 from kizuna.services.errors import Conflict, Forbidden, InvalidRequest, NotFound
@@ -106,3 +109,24 @@ def core_nodes(session: Session) -> tuple[CoreNode, ...]:
         )
         for n in session.scalars(select(Node).order_by(Node.name))
     )
+
+
+class ShapeCache:
+    """The cluster's shape for validating submissions, read again only when a node was added
+    (nodes are never removed and their GPUs, types and domains never change; their state,
+    which can, is not part of the shape: ADR 0005 refuses only what can never run)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._count = -1
+        self._shape = ClusterShape.of(())
+
+    def shape(self, session: Session) -> ClusterShape:
+        count = session.scalar(select(func.count()).select_from(Node)) or 0
+        with self._lock:
+            if count == self._count:
+                return self._shape
+        shape = ClusterShape.of(core_nodes(session))
+        with self._lock:
+            self._count, self._shape = count, shape
+        return shape
