@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 
+from fastapi.testclient import TestClient
+
+from kizuna.api.app import create_app
+from kizuna.api.deps import forget_old_keys
 from kizuna.api.testing import Service
+from kizuna.config import Settings
+from kizuna.services.bootstrap import bootstrap
+from kizuna.store.engine import writing
 
 JOB = {
     "project": "acme/llm",
@@ -76,3 +84,22 @@ def test_concurrent_duplicates_have_exactly_one_effect(service: Service) -> None
     assert {status for status, _ in answers} == {201}
     assert len({body for _, body in answers}) == 1
     assert len(service.ok("GET", "/jobs")["items"]) == 1
+
+
+def test_keys_are_kept_two_days_then_forgotten(settings: Settings) -> None:
+    now = [datetime(2026, 11, 27, tzinfo=UTC)]
+    app = create_app(settings, clock=lambda: now[0], background=False)
+    with writing(app.state.kizuna.sessions) as session:
+        _, secret = bootstrap(session, "ada@office.example", "Ada", "program-office", now[0])
+    with TestClient(app) as client:
+        service = Service(client, secret)
+        ready(service)
+        key = {"Idempotency-Key": "slow-retry"}
+        first = service.call("POST", "/jobs", json=JOB, headers=key)
+        now[0] += timedelta(hours=47)
+        assert service.call("POST", "/jobs", json=JOB, headers=key).content == first.content
+        now[0] += timedelta(hours=2)  # past its time, before the sweeper came by
+        later = service.call("POST", "/jobs", json=JOB, headers=key)
+        assert later.status_code == 201 and later.json()["id"] != first.json()["id"]
+        now[0] += timedelta(hours=49)
+        assert forget_old_keys(app.state.kizuna) == 1

@@ -158,6 +158,13 @@ class Writer(Reader):
     def _keep(self, session: Session, status: int, content_type: str, body: bytes) -> None:
         if self.key is None:
             return
+        session.execute(  # I5: a key past its time is free again, swept or not
+            delete(IdempotencyKey).where(
+                IdempotencyKey.person_id == self.principal.person_id,
+                IdempotencyKey.key == self.key,
+                IdempotencyKey.created_at <= self.wired.clock() - KEEP_KEYS,
+            )
+        )
         session.add(
             IdempotencyKey(
                 person_id=self.principal.person_id,
