@@ -10,6 +10,8 @@ event, its audit entry and its kept response in one committed transaction. Print
 submissions/s and p50/p99 latency, checks every 201 landed (jobs counted in the store after
 the run) and writes the figures as JSON under bench/results/:
 `.venv/bin/python bench/api_submit.py [--store sqlite --store postgresql] [--seconds 20]`.
+The "baseline" rows serve GET /health (no token, no store) through the same server and load
+generator: the ceiling of the HTTP stack on this machine, measured in the same run.
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ else:
 @dataclass(frozen=True)
 class Result:
     store: str
+    """The store, or "baseline" for GET /health (no store touched)."""
     server_workers: int
     clients: int
     seconds: float
@@ -197,6 +200,9 @@ def jobs_in_store(base: str, headers: dict[str, str]) -> int:
 
 
 def run(store: str, workers: int, clients: int, warmup: float, seconds: float) -> Result:
+    """Submissions against `store`; store "baseline": GET /health on a SQLite service."""
+    health = store == "baseline"
+    store = "sqlite" if health else store
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
         url = database(store, home)
@@ -208,8 +214,10 @@ def run(store: str, workers: int, clients: int, warmup: float, seconds: float) -
             headers = {"Authorization": f"Bearer {token}"}
             try:
                 seed(base, headers)
-                latencies, ok, errors = asyncio.run(load(base, headers, clients, warmup, seconds))
-                landed = jobs_in_store(base, headers)
+                latencies, ok, errors = asyncio.run(
+                    load(base, headers, clients, warmup, seconds, health)
+                )
+                landed = ok if health else jobs_in_store(base, headers)
             finally:
                 server.terminate()
                 server.wait(30)
@@ -219,7 +227,7 @@ def run(store: str, workers: int, clients: int, warmup: float, seconds: float) -
         raise SystemExit(f"{ok} submissions were acknowledged but {landed} jobs are stored")
     cuts = statistics.quantiles(latencies, n=100)
     return Result(
-        store,
+        "baseline" if health else store,
         workers,
         clients,
         seconds,
@@ -234,7 +242,12 @@ def run(store: str, workers: int, clients: int, warmup: float, seconds: float) -
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--store", action="append", choices=["sqlite", "postgresql"])
+    parser.add_argument(
+        "--store",
+        action="append",
+        choices=["baseline", "sqlite", "postgresql"],
+        help="default: all; baseline = GET /health, the HTTP stack alone",
+    )
     parser.add_argument("--server-workers", type=int, action="append")
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--warmup", type=float, default=3.0)
@@ -242,7 +255,7 @@ def main() -> None:
     args = parser.parse_args()
     results = [
         run(store, workers, args.clients, args.warmup, args.seconds)
-        for store in args.store or ["sqlite", "postgresql"]
+        for store in args.store or ["baseline", "sqlite", "postgresql"]
         for workers in args.server_workers or [1, 2]
     ]
     table = Table(title=f"Job submissions through POST /api/v1/jobs, {args.clients} clients")
