@@ -157,9 +157,16 @@ JOB = {
 
 
 async def load(
-    base: str, headers: dict[str, str], clients: int, warmup: float, seconds: float
+    base: str,
+    headers: dict[str, str],
+    clients: int,
+    warmup: float,
+    seconds: float,
+    health: bool = False,
 ) -> tuple[list[float], int, int]:
-    """`clients` loops submitting jobs; latencies of those that ended in the timed window."""
+    """`clients` loops submitting jobs (or, as the baseline, asking GET /health: the same HTTP
+    stack and load generator with no work behind them); latencies of those that ended in the
+    timed window."""
     latencies: list[float] = []
     counts = {"ok": 0, "errors": 0}
     start = time.perf_counter()
@@ -172,11 +179,14 @@ async def load(
         ) as client:
             while time.perf_counter() < stop_at:
                 sent = time.perf_counter()
-                response = await client.post(
-                    "/jobs", json=JOB, headers={"Idempotency-Key": uuid.uuid4().hex}
-                )
+                if health:
+                    response = await client.get("/health")
+                else:
+                    response = await client.post(
+                        "/jobs", json=JOB, headers={"Idempotency-Key": uuid.uuid4().hex}
+                    )
                 done = time.perf_counter()
-                if response.status_code == 201:
+                if response.status_code in (200, 201):
                     counts["ok"] += 1
                 else:
                     counts["errors"] += 1
