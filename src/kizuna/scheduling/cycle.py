@@ -263,20 +263,8 @@ class _Cycle(LineSteps):
 
     def _waits_its_turn(self, job: Job) -> Reason:
         """The reason of a job passed over only because its type was closed: its quota and
-        budget let it through, yet no GPU could hold it (ADR 0008). Shared by jobs asking
-        alike, since nothing else enters the sentence."""
-        state = self.types[job.gpu_type]
-        shadow = state.shadow
-        assert shadow is not None, "a type closes only once its head holds the line"
-        asked = (job.gpu_type, job.gpus, job.gpus_per_node, job.one_domain)
-        said = state.turn_said.get(asked)
-        if said is None:
-            if self.policy.backfill:
-                said = reasons.behind(job, shadow.job, shadow.start, self.now)
-            else:
-                said = reasons.priority(job, shadow.job, shadow.start, self.now)
-            state.turn_said[asked] = said
-        return said
+        budget let it through, yet no GPU could hold it (ADR 0008)."""
+        return self._behind(job, self.types[job.gpu_type])
 
     def _replay(self, outcome: Outcome, job: Job) -> None:
         """Book again what a job took in its turn."""

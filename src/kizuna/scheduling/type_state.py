@@ -20,6 +20,9 @@ from kizuna.scheduling.reclaim import Reclaimer
 
 NOTHING: frozenset[int] = frozenset()
 """No node excluded."""
+BACKFILL = "backfill"
+RESERVED = "reserved"
+"""Keys of `TypeState.said` for the reasons that depend on the type's head alone."""
 
 
 class Outcome(Enum):
@@ -53,8 +56,10 @@ class TypeState:
     closed_above: int = 1 << 30
     """Once the head holds the line, no job of this many GPUs or more can start this cycle."""
     books_at_start: tuple[QuotaUsage, BudgetUsage] | None = None
-    turn_said: dict[tuple[GpuType, int, int | None, bool], Reason] = field(default_factory=dict)
-    """Reasons of jobs passed over in a closed type, per kind of request."""
+    said: dict[tuple[GpuType, int, int | None, bool] | str, Reason] = field(default_factory=dict)
+    """Reasons of jobs after the head, shared once it holds the line (its promise never
+    changes within a cycle): per kind of request for jobs waiting behind it, and one each
+    for `BACKFILL` and `RESERVED`, whose sentences name no request."""
 
     def narrow(self, backfill: bool) -> None:
         """Once the head holds the line: without backfill every later job waits; with it, a
