@@ -16,13 +16,14 @@ Rules, cited in code as R1..R5:
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from kizuna.kernel.ids import CohortId, GpuType, JobId, ProjectId
 from kizuna.kernel.units import Instant
 from kizuna.scheduling.capacity import Pool
 from kizuna.scheduling.model import Job, RunningJob
+from kizuna.scheduling.occupancy import VictimKey
 from kizuna.scheduling.placement import Parts, place
 from kizuna.scheduling.quota import QuotaBook
 
@@ -78,7 +79,11 @@ class Reclaimer:
 
     pool: Pool
     quota: QuotaBook
-    ordered: list[RunningJob]
+    of_project: Mapping[ProjectId, Sequence[tuple[VictimKey, RunningJob]]]
+    """Each project's running jobs not yet stopping, in preemption order (R4); the
+    occupancy's, never changed here."""
+    movable: Sequence[int]
+    """Per node, GPUs of preemptible jobs not yet stopping (the occupancy's)."""
     releasing: list[int]
     """Per node, GPUs of stopping jobs not yet claimed by a reclaiming job."""
     kept_by: defaultdict[tuple[ProjectId, GpuType], int]
@@ -87,12 +92,8 @@ class Reclaimer:
     earmarked: dict[JobId, dict[int, int]] = field(default_factory=dict)
     """Per waiting job, GPUs per node of the jobs preempted for it (R6)."""
     chosen: set[str] = field(default_factory=set)
-    movable: list[int] = field(default_factory=list)
-    """Per node, GPUs of preemptible running jobs (computed on first use)."""
-    in_cohort: dict[CohortId, list[RunningJob]] = field(default_factory=dict)
-    """`ordered`, split by the cohort of each job's project (computed on first use)."""
-    of_project: dict[ProjectId, list[RunningJob]] = field(default_factory=dict)
-    """The same, split by project."""
+    members: dict[CohortId, list[ProjectId]] = field(default_factory=dict)
+    """The projects of each cohort that run jobs of this type (computed on first use)."""
     by_cohort: dict[CohortId, list[RunningJob]] = field(default_factory=dict)
     """Preemptible borrowed jobs per cohort, valid until the next commit."""
     failed: dict[tuple[ProjectId, int, bool, bool, frozenset[int]], int] = field(
@@ -169,13 +170,6 @@ class Reclaimer:
 
     def _ceiling(self, ask: _Ask) -> int:
         """GPUs usable if every preemptible job stopped: a bound that needs no victim search."""
-        if not self.movable:
-            self.movable = [0] * len(self.pool.nodes)
-            for r in self.ordered:
-                if r.job.preemptible:
-                    for node, indices in r.allocation.parts:
-                        i = self.pool.index[node]
-                        self.movable[i] += len(indices) if self.pool.schedulable[i] else 0
         room = [b + r + m for b, r, m in zip(ask.base, self.releasing, self.movable, strict=True)]
         for i, n in ask.own.items():
             room[i] += n
@@ -201,33 +195,37 @@ class Reclaimer:
         self, cohort: CohortId, only: set[ProjectId] | None = None
     ) -> list[RunningJob]:
         """The cohort's running jobs that may be preempted, in preemption order (R2-R4);
-        with `only`, just those of these projects."""
-        if not self.in_cohort:
-            for r in self.ordered:
-                home = self.quota.cohort(r.job.project)
-                if (
-                    home is not None
-                    and r.job.preemptible
-                    and self.now - r.start >= r.job.min_runtime
-                ):
-                    self.in_cohort.setdefault(home, []).append(r)  # R3
-                    self.of_project.setdefault(r.job.project, []).append(r)
-        taken: defaultdict[ProjectId, int] = defaultdict(int)
-        out = []
+        with `only`, just those of these projects. Each project's are a prefix of its own
+        jobs (R3's), taken while it still uses more than its nominal quota: so only
+        borrowing projects' jobs are looked at."""
+        if not self.members:
+            for project in sorted(self.of_project):
+                home = self.quota.cohort(project)
+                if home is not None:
+                    self.members.setdefault(home, []).append(project)
+        projects = self.members.get(cohort, []) if only is None else sorted(only)
+        out: list[tuple[VictimKey, RunningJob]] = []
+        usage, kept_by, chosen, now = self.quota.usage, self.kept_by, self.chosen, self.now
+        for project in projects:
+            listed = self.of_project.get(project, ())
+            if not listed:
+                continue
+            key = (project, listed[0][1].job.gpu_type)
+            nominal = self.quota.quota(*key).nominal
+            in_use = usage[key] - kept_by[key]
+            for entry in listed:
+                if in_use <= nominal:  # R2 / Q4: taking only lowers it
+                    break
+                victim = entry[1].job
+                if victim.id in chosen or not victim.preemptible:
+                    continue  # R2, R3
+                if now - entry[1].start < victim.min_runtime:
+                    continue  # R3
+                in_use -= victim.gpus
+                out.append(entry)
         if only is None:
-            listed = self.in_cohort.get(cohort, [])
-        else:  # eligibility is worked out per project: the order across projects is kept later
-            listed = [r for p in sorted(only) for r in self.of_project.get(p, [])]
-        for r in listed:
-            victim, project = r.job, r.job.project
-            if r.job.id in self.chosen:
-                continue  # R2
-            key = (project, victim.gpu_type)
-            in_use = self.quota.usage[key] - self.kept_by[key] - taken[project]
-            if in_use > self.quota.quota(project, victim.gpu_type).nominal:  # R2 / Q4
-                taken[project] += victim.gpus
-                out.append(r)
-        return out
+            out.sort(key=_first)
+        return [r for _, r in out]
 
     def _bound(self, ask: _Ask, victims: Sequence[RunningJob]) -> int:
         """GPUs a fit could use at most: free, releasing and the victims', ignoring topology."""
@@ -310,3 +308,7 @@ class Reclaimer:
                 self.by_cohort[cohort] = [  # eligibility only shrinks: filter the old list
                     r for r in listed if r.job.project not in touched or r.job.id in again
                 ]
+
+
+def _first(entry: tuple[VictimKey, RunningJob]) -> VictimKey:
+    return entry[0]

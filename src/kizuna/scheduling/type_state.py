@@ -102,7 +102,9 @@ def type_state(
                     mine[i] = mine.get(i, 0) + len(indices)
             until[i] = Instant(max(until[i], r.end_bound))
     kept = defaultdict(int, held.kept)
-    reclaimer = Reclaimer(pool, quota, held.movable, releasing, kept, now, earmarked)
+    reclaimer = Reclaimer(
+        pool, quota, held.of_project, held.movable_gpus, releasing, kept, now, earmarked
+    )
     return TypeState(
         pool,
         list(held.releases),
