@@ -154,7 +154,7 @@ class _Cycle(LineSteps):
                 for gk, group in self.queue.groups.items()
                 if self._may_act(gk, group, phase)
             ]
-            walk = heapq.merge(*streams, key=_key_of) if len(streams) > 1 else chain(*streams)
+            walk = heapq.merge(*streams) if len(streams) > 1 else chain(*streams)  # keys unique
             for key, job in walk:
                 state = self.types.get(job.gpu_type)
                 if (
@@ -175,22 +175,25 @@ class _Cycle(LineSteps):
         """The group's jobs of this phase that its quota and budget may still let through,
         in queue order; it stops as soon as the books refuse even its smallest job."""
         room = self.room.get(gk, 0) if self.policy.quotas else 1 << 30
-        books: tuple[int, int] | None = None
+        quota, budget = self.quota, self.budget
+        seen_quota = seen_budget = -1
         most, work = 0, 0.0
         state = self.types.get(gk[1])
         can_reclaim = self.policy.quotas and self.policy.backfill
-        for k, j in group.entries(self.queue.levels):
-            if (j.gpus <= room) is not (phase == 0):
+        least_gpus, least_work, first = group.least_gpus, group.least_work, phase == 0
+        for entry in group.entries(self.queue.levels):
+            j = entry[1]
+            if (j.gpus <= room) is not first:
                 continue
-            if state is not None and state.closed_above <= group.least_gpus and not can_reclaim:
+            if state is not None and state.closed_above <= least_gpus and not can_reclaim:
                 return  # its type is closed to every job of the group, and none can reclaim
-            if books != (self.quota.version, self.budget.version):
-                books = (self.quota.version, self.budget.version)
+            if seen_quota != quota.version or seen_budget != budget.version:
+                seen_quota, seen_budget = quota.version, budget.version
                 most, work = self._allowed(gk, group)
-                if most < group.least_gpus or work < group.least_work:
+                if most < least_gpus or work < least_work:
                     return
             if j.gpus <= most and j.gpus * j.walltime <= work:
-                yield k, j
+                yield entry
 
     def _may_act(self, gk: GroupKey, group: Group, phase: int) -> bool:
         """Can any job of the group in this phase pass its quota and budget now?"""
@@ -384,7 +387,3 @@ class _Cycle(LineSteps):
             )
         )
         state.stops[victim.job.id] = Instant(self.now + victim.job.grace)
-
-
-def _key_of(entry: Entry) -> SortKey:
-    return entry[0]

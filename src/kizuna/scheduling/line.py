@@ -169,11 +169,13 @@ class LineSteps:
         stops, owner_of = state.stops, state.owner_of
         if not stops and not owner_of:
             return sorted(state.releases)  # running jobs' are sorted; this cycle's are few
-        return sorted(
-            (min(at, stops[jid]) if jid in stops else at, i, n, jid)
-            for at, i, n, jid in state.releases
-            if owner_of.get(jid, job.id) == job.id
-        )
+        special = stops.keys() | owner_of.keys()
+        out = [r for r in state.releases if r[3] not in special]
+        for at, i, n, jid in [r for r in state.releases if r[3] in special]:
+            if owner_of.get(jid, job.id) == job.id:
+                out.append((min(at, stops[jid]) if jid in stops else at, i, n, jid))
+        out.sort()  # sorted but for this cycle's few
+        return out
 
     def _excluded(self, job: Job, state: TypeState, start: Instant) -> frozenset[int]:
         """Nodes reserved for other projects that `job`, started at `start`, may not use."""
