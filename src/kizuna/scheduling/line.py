@@ -170,7 +170,7 @@ class LineSteps:
         if not stops and not owner_of:
             return sorted(state.releases)  # running jobs' are sorted; this cycle's are few
         special = stops.keys() | owner_of.keys()
-        out = [r for r in state.releases if r[3] not in special]
+        out: list[Release] = [r for r in state.releases if r[3] not in special]
         for at, i, n, jid in [r for r in state.releases if r[3] in special]:
             if owner_of.get(jid, job.id) == job.id:
                 out.append((min(at, stops[jid]) if jid in stops else at, i, n, jid))
