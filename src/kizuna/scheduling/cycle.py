@@ -41,7 +41,7 @@ from kizuna.scheduling.policies.base import Policy, SortKey
 from kizuna.scheduling.queue import Entry, Group, GroupKey, Order, Queue
 from kizuna.scheduling.quota import Fit, QuotaBook
 from kizuna.scheduling.reclaim import Cap
-from kizuna.scheduling.type_state import Outcome, TypeState, type_state
+from kizuna.scheduling.type_state import Alike, Outcome, TypeState, type_state
 from kizuna.scheduling.validation import ClusterShape, validate_job
 from kizuna.scheduling.views import LazyOrder, LazyReasons
 
@@ -278,6 +278,54 @@ class _Cycle(LineSteps):
     # -- the steps for one job ------------------------------------------------------------
 
     def consider(self, job: Job) -> Outcome:
+        """Steps 2-4 for one job. A job like one that just waited, asked while nothing it
+        depends on changed, waits for the same reason (ADR 0008, "alike")."""
+        state = self.types.get(job.gpu_type)
+        key = self._alike(job, state)
+        if key is None or state is None:
+            return self._consider(job)
+        stamp = self._stamp(state)
+        hit = state.waits.get(key)
+        if hit is not None and hit[0] == stamp:
+            self.reasons[job.id] = hit[1]
+            return Outcome.WAITING
+        outcome = self._consider(job)
+        if outcome is Outcome.WAITING and self._stamp(state) == stamp:
+            state.waits[key] = (stamp, self.reasons[job.id])
+        return outcome
+
+    def _alike(self, job: Job, state: TypeState | None) -> Alike | None:
+        """What `consider` reads of a job once its type's head holds the line, when nothing
+        else of the job enters it: no reservations (which depend on its walltime) and no
+        GPUs earmarked for it (R6). Its walltime enters only as `late` (and as work, with
+        budgets)."""
+        if state is None or state.shadow is None or state.reservations:
+            return None
+        if job.id in state.reclaimer.earmarked:
+            return None
+        return (
+            job.project,
+            job.gpus,
+            job.gpus_per_node,
+            job.one_domain,
+            self.now + job.walltime > state.shadow.start,
+            job.walltime > 0 and job.grace >= 0 and job.min_runtime >= 0,
+            job.walltime if self.policy.budgets else None,
+        )
+
+    def _stamp(self, state: TypeState) -> tuple[int, int, int, int]:
+        """Changes whenever anything `consider` reads could have: every admission or reclaim
+        books quota (the reclaimer's state changes with it), every placement takes GPUs
+        from `now`, every promise kept shrinks `late`'s slack."""
+        late = state.pool.late
+        return (
+            self.quota.version,
+            self.budget.version,
+            state.pool.now.version,
+            late.version if late is not None else -1,
+        )
+
+    def _consider(self, job: Job) -> Outcome:
         problems = self._problems(job)
         if problems:
             self.reasons[job.id] = Reason(ReasonCode.INVALID, "; ".join(problems))

@@ -20,6 +20,8 @@ from kizuna.scheduling.reclaim import Reclaimer
 
 NOTHING: frozenset[int] = frozenset()
 """No node excluded."""
+Alike = tuple[str, int, int | None, bool, bool, bool, float | None]
+"""What a cycle reads of a waiting job behind its type's head (`_Cycle._alike`)."""
 BACKFILL = "backfill"
 RESERVED = "reserved"
 """Keys of `TypeState.said` for the reasons that depend on the type's head alone."""
@@ -56,6 +58,9 @@ class TypeState:
     closed_above: int = 1 << 30
     """Once the head holds the line, no job of this many GPUs or more can start this cycle."""
     books_at_start: tuple[QuotaUsage, BudgetUsage] | None = None
+    waits: dict[Alike, tuple[tuple[int, int, int, int], Reason]] = field(default_factory=dict)
+    """The last reason given per kind of job (`_Cycle._alike`) once the head holds the line,
+    with the books' and views' versions it was given at."""
     said: dict[tuple[GpuType, int, int | None, bool] | str, Reason] = field(default_factory=dict)
     """Reasons of jobs after the head, shared once it holds the line (its promise never
     changes within a cycle): per kind of request for jobs waiting behind it, and one each
