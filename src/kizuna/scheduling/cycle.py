@@ -279,7 +279,7 @@ class _Cycle(LineSteps):
 
     def consider(self, job: Job) -> Outcome:
         """Steps 2-4 for one job. A job like one that just waited, asked while nothing it
-        depends on changed, waits for the same reason (ADR 0008, "alike")."""
+        depends on changed, waits for the same reason (ADR 0017)."""
         state = self.types.get(job.gpu_type)
         key = self._alike(job, state)
         if key is None or state is None:

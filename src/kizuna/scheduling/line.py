@@ -62,7 +62,7 @@ class LineSteps:
     def _behind(self, job: Job, state: TypeState) -> Reason:
         """`reasons.behind` (or, without backfill, `reasons.priority`) for a job after the
         head of its type: shared by jobs asking alike, since nothing else enters the
-        sentence (ADR 0008)."""
+        sentence (ADR 0017)."""
         shadow = state.shadow
         assert shadow is not None, "only jobs after the head wait behind it"
         asked = (job.gpu_type, job.gpus, job.gpus_per_node, job.one_domain)

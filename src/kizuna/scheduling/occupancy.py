@@ -51,7 +51,7 @@ class TypeOccupancy:
     """GPUs of stopping jobs per (project, type): no longer counted as borrowed."""
     of_project: dict[ProjectId, list[tuple[VictimKey, RunningJob]]] = field(default_factory=dict)
     """`movable` split by project, each in preemption order (reclaim searches one project's
-    borrowed jobs at a time)."""
+    borrowed jobs at a time; ADR 0017)."""
     movable_gpus: list[int] = field(default_factory=list)
     """Per node, GPUs of the preemptible jobs of `movable` (none on nodes that take no work):
     what reclaim could free at most."""

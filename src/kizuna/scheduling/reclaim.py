@@ -197,7 +197,7 @@ class Reclaimer:
         """The cohort's running jobs that may be preempted, in preemption order (R2-R4);
         with `only`, just those of these projects. Each project's are a prefix of its own
         jobs (R3's), taken while it still uses more than its nominal quota: so only
-        borrowing projects' jobs are looked at."""
+        borrowing projects' jobs are looked at (ADR 0017)."""
         if not self.members:
             for project in sorted(self.of_project):
                 home = self.quota.cohort(project)
