@@ -124,32 +124,33 @@ class Reclaimer:
         parts = self._fit_own(ask)
         if parts is not None:
             return self._plan(ask, (), parts)
-        parts = self._fit(ask, ())
-        if parts is not None:
+        if self._fits(ask, ()):
+            parts = self._fit(ask, ())
+            assert parts is not None
             return self._plan(ask, (), parts)
         if self._ceiling(ask) < ask.job.gpus:
             ask.cohort_short = True
             return None  # even preempting every preemptible job would not make room
         eligible = self._eligible(ask.job)
         lo = self._enough(ask, eligible)
-        if not eligible or self._fit(ask, eligible[:lo]) is None:
+        if not eligible or not self._fits(ask, eligible[:lo]):
             cohort = self.quota.cohort(ask.job.project)
-            if cohort is None or self._fit(ask, self._borrowed(cohort)) is None:
+            if cohort is None or not self._fits(ask, self._borrowed(cohort)):
                 ask.cohort_short = True
                 return None  # not even with every borrowed job of the cohort, its own too
-            if not eligible or self._fit(ask, eligible) is None:
+            if not eligible or not self._fits(ask, eligible):
                 return None
             hi = len(eligible)  # R4: the shortest prefix of the preemption order that fits
             while lo < hi:
                 mid = (lo + hi) // 2
-                if self._fit(ask, eligible[:mid]) is None:
+                if not self._fits(ask, eligible[:mid]):
                     lo = mid + 1
                 else:
                     hi = mid
         keep = eligible[:lo]
         for victim in reversed(eligible[:lo]):  # R5
             trial = [v for v in keep if v is not victim]
-            if self._bound(ask, trial) >= ask.job.gpus and self._fit(ask, trial) is not None:
+            if self._bound(ask, trial) >= ask.job.gpus and self._fits(ask, trial):
                 keep = trial
         parts = self._fit(ask, keep)
         assert parts is not None
@@ -262,6 +263,30 @@ class Reclaimer:
         return place(self.pool.topo, usable, dom, job.gpus, job.gpus_per_node, job.one_domain)
 
     def _fit(self, ask: _Ask, victims: Sequence[RunningJob]) -> Parts | None:
+        usable = self._usable(ask, victims)
+        if usable is None:
+            return None
+        job = ask.job
+        return place(self.pool.topo, usable, None, job.gpus, job.gpus_per_node, job.one_domain)
+
+    def _fits(self, ask: _Ask, victims: Sequence[RunningJob]) -> bool:
+        """Would `_fit` place the gang? A gang that may span domains fits exactly when
+        enough GPUs, or nodes with its GPUs per node, are usable (ADR 0007): counted, not
+        placed; only the chosen victims' placement is worked out."""
+        usable = self._usable(ask, victims)
+        if usable is None:
+            return False
+        job = ask.job
+        if job.one_domain:
+            topo = self.pool.topo
+            return place(topo, usable, None, job.gpus, job.gpus_per_node, True) is not None
+        if job.gpus_per_node:
+            per_node = job.gpus_per_node
+            return sum(1 for u in usable if u >= per_node) >= job.gpus // per_node
+        return True  # `_usable` checked the sum
+
+    def _usable(self, ask: _Ask, victims: Sequence[RunningJob]) -> list[int] | None:
+        """GPUs per node the job could use once `victims` stop, or None when not enough."""
         if self._bound(ask, victims) < ask.job.gpus:
             return None
         if ask.start is None:
@@ -288,8 +313,7 @@ class Reclaimer:
             usable[i] = 0
         if sum(usable) < ask.job.gpus:
             return None
-        job = ask.job
-        return place(self.pool.topo, usable, None, job.gpus, job.gpus_per_node, job.one_domain)
+        return usable
 
     def commit(self, plan: Plan, on_victim: Callable[[RunningJob], None]) -> None:
         """Record the plan: claimed GPUs are spoken for, victims stop counting as borrowed."""
