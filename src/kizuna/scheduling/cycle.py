@@ -181,7 +181,10 @@ class _Cycle(LineSteps):
         state = self.types.get(gk[1])
         can_reclaim = self.policy.quotas and self.policy.backfill
         least_gpus, least_work, first = group.least_gpus, group.least_work, phase == 0
-        for entry in group.entries(self.queue.levels):
+        # passed over before their keys are made: jobs of the other phase, and jobs larger
+        # than the quota allows (the bound only tightens; every check below still runs)
+        low, high = (-(1 << 30), [room]) if first else (room, [1 << 30])
+        for entry in group.within(self.queue.levels, low, high):
             j = entry[1]
             if (j.gpus <= room) is not first:
                 continue
@@ -192,6 +195,7 @@ class _Cycle(LineSteps):
                 most, work = self._allowed(gk, group)
                 if most < least_gpus or work < least_work:
                     return
+                high[0] = min(most, room) if first else most
             if j.gpus <= most and j.gpus * j.walltime <= work:
                 yield entry
 

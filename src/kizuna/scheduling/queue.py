@@ -101,6 +101,16 @@ class Group:
         """The group's jobs in queue order, with their keys under `levels`."""
         return _entries(self.project, self.tiers, levels)
 
+    def within(self, levels: Levels, low: int, high: list[int]) -> Iterator[Entry]:
+        """`entries`, only the jobs of more than `low` and at most `high[0]` GPUs: jobs
+        outside are passed over before a key is made for them. The caller may lower
+        `high[0]` while it iterates (a cycle's books only tighten)."""
+        young, old = self.tiers
+        first = _within(young, levels.level(self.project, 0), low, high)
+        if not old:
+            return first
+        return heapq.merge(first, _within(old, levels.level(self.project, 1), low, high))
+
 
 def _entries(
     project: ProjectId, tiers: tuple[list[Entry], list[Entry]], levels: Levels
@@ -113,6 +123,17 @@ def _entries(
     if not old:
         return first
     return heapq.merge(first, _leveled(old, levels.level(project, 1)))
+
+
+def _within(entries: list[Entry], level: int, low: int, high: list[int]) -> Iterator[Entry]:
+    """`_leveled`, only the jobs of more than `low` and at most `high[0]` GPUs."""
+    if not level:
+        return (e for e in entries if low < e[1].gpus <= high[0])
+    return (
+        ((r[0] - level,) + r[1:], j)  # type: ignore[operator]  # noqa: RUF005
+        for r, j in entries
+        if low < j.gpus <= high[0]
+    )
 
 
 def _leveled(entries: list[Entry], level: int) -> Iterator[Entry]:
