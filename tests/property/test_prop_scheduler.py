@@ -30,6 +30,7 @@ from kizuna.scheduling import (
 )
 from kizuna.scheduling import cycle as cycle_module
 from kizuna.scheduling.model import UsageRecord
+from kizuna.scheduling.occupancy import Occupancy
 from kizuna.scheduling.testing import end, job, nodes, project, projects, running, settle
 
 
@@ -53,6 +54,17 @@ def plain_walk() -> Iterator[None]:
         cycle_module._Cycle.run = fast  # type: ignore[method-assign]
 
 
+@contextmanager
+def each_on_its_own() -> Iterator[None]:
+    """Make every job considered on its own: no answer shared by jobs alike (ADR 0008)."""
+    shared = cycle_module._Cycle._alike
+    cycle_module._Cycle._alike = lambda self, job, state: None  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        cycle_module._Cycle._alike = shared  # type: ignore[method-assign]
+
+
 def same(a: CycleResult, b: CycleResult) -> None:
     assert a.admissions == b.admissions
     assert a.preemptions == b.preemptions
@@ -66,6 +78,15 @@ def same(a: CycleResult, b: CycleResult) -> None:
 def test_passing_over_jobs_changes_nothing(case: Case) -> None:
     fast = run_cycle(case.snapshot, case.policy, case.now)
     with plain_walk():
+        plain = run_cycle(case.snapshot, case.policy, case.now)
+    same(fast, plain)
+
+
+@settings(max_examples=200, deadline=None)
+@given(cases())
+def test_jobs_alike_sharing_an_answer_changes_nothing(case: Case) -> None:
+    fast = run_cycle(case.snapshot, case.policy, case.now)
+    with plain_walk(), each_on_its_own():
         plain = run_cycle(case.snapshot, case.policy, case.now)
     same(fast, plain)
 
@@ -126,6 +147,27 @@ def test_a_scheduler_gives_what_a_fresh_cycle_gives(case: Case, actions: list[st
             now = Instant(now + 600.0)
         result = scheduler.cycle(snapshot, now)
         same(result, run_cycle(snapshot, case.policy, now))
+
+
+@settings(max_examples=100, deadline=None)
+@given(cases(), STEPS)
+def test_a_kept_occupancy_equals_one_derived_afresh(case: Case, actions: list[str]) -> None:
+    """What reclaim reads of a kept occupancy (each project's movable jobs, each node's
+    movable GPUs) is what a fresh one derives from the same snapshot."""
+    scheduler = Scheduler(case.policy)
+    snapshot, now = case.snapshot, case.now
+    for n, action in enumerate(["same", *actions]):
+        result = scheduler.cycle(snapshot, now)
+        kept, fresh = scheduler._occupancy, Occupancy.of(snapshot)
+        assert kept is not None
+        for t, held in fresh.types.items():
+            mine = kept.types[t]
+            assert mine.movable_gpus == held.movable_gpus
+            assert {p: v for p, v in mine.of_project.items() if v} == held.of_project
+            assert mine.movable == held.movable
+        snapshot = step(snapshot, result, now, action, n)
+        if action == "later":
+            now = Instant(now + 600.0)
 
 
 def changes_between(before: Snapshot, after: Snapshot) -> PendingChanges:

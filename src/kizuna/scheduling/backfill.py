@@ -10,7 +10,7 @@ promised placement leaves unused. So backfill can never delay the promised start
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from kizuna.kernel.ids import CohortId, ProjectId
@@ -136,9 +136,13 @@ def find_shadow(
 
 def _instants(
     releases: Sequence[Release], cuts: Sequence[int], opens: Sequence[Instant], now: Instant
-) -> list[tuple[Instant, int]]:
+) -> Iterable[tuple[Instant, int]]:
     """Candidate starts in time order: each release instant from the first cut on, and each
-    instant a reservation closes (`opens`), paired with the releases done by then."""
+    instant a reservation closes (`opens`), paired with the releases done by then. Without
+    reservations the cuts are already in that order, and are worked out as they are tried
+    (the first one usually places the gang)."""
+    if not opens:
+        return ((Instant(max(now, releases[c - 1][0])) if c else now, c) for c in cuts)
     out = [(Instant(max(now, releases[c - 1][0])) if c else now, c) for c in cuts]
     first = out[0][0]
     for at in opens:

@@ -41,7 +41,7 @@ from kizuna.scheduling.policies.base import Policy, SortKey
 from kizuna.scheduling.queue import Entry, Group, GroupKey, Order, Queue
 from kizuna.scheduling.quota import Fit, QuotaBook
 from kizuna.scheduling.reclaim import Cap
-from kizuna.scheduling.type_state import Outcome, TypeState, type_state
+from kizuna.scheduling.type_state import Alike, Outcome, TypeState, type_state
 from kizuna.scheduling.validation import ClusterShape, validate_job
 from kizuna.scheduling.views import LazyOrder, LazyReasons
 
@@ -154,7 +154,7 @@ class _Cycle(LineSteps):
                 for gk, group in self.queue.groups.items()
                 if self._may_act(gk, group, phase)
             ]
-            walk = heapq.merge(*streams, key=_key_of) if len(streams) > 1 else chain(*streams)
+            walk = heapq.merge(*streams) if len(streams) > 1 else chain(*streams)  # keys unique
             for key, job in walk:
                 state = self.types.get(job.gpu_type)
                 if (
@@ -175,22 +175,29 @@ class _Cycle(LineSteps):
         """The group's jobs of this phase that its quota and budget may still let through,
         in queue order; it stops as soon as the books refuse even its smallest job."""
         room = self.room.get(gk, 0) if self.policy.quotas else 1 << 30
-        books: tuple[int, int] | None = None
+        quota, budget = self.quota, self.budget
+        seen_quota = seen_budget = -1
         most, work = 0, 0.0
         state = self.types.get(gk[1])
         can_reclaim = self.policy.quotas and self.policy.backfill
-        for k, j in group.entries(self.queue.levels):
-            if (j.gpus <= room) is not (phase == 0):
+        least_gpus, least_work, first = group.least_gpus, group.least_work, phase == 0
+        # passed over before their keys are made: jobs of the other phase, and jobs larger
+        # than the quota allows (the bound only tightens; every check below still runs)
+        low, high = (-(1 << 30), [room]) if first else (room, [1 << 30])
+        for entry in group.within(self.queue.levels, low, high):
+            j = entry[1]
+            if (j.gpus <= room) is not first:
                 continue
-            if state is not None and state.closed_above <= group.least_gpus and not can_reclaim:
+            if state is not None and state.closed_above <= least_gpus and not can_reclaim:
                 return  # its type is closed to every job of the group, and none can reclaim
-            if books != (self.quota.version, self.budget.version):
-                books = (self.quota.version, self.budget.version)
+            if seen_quota != quota.version or seen_budget != budget.version:
+                seen_quota, seen_budget = quota.version, budget.version
                 most, work = self._allowed(gk, group)
-                if most < group.least_gpus or work < group.least_work:
+                if most < least_gpus or work < least_work:
                     return
+                high[0] = min(most, room) if first else most
             if j.gpus <= most and j.gpus * j.walltime <= work:
-                yield k, j
+                yield entry
 
     def _may_act(self, gk: GroupKey, group: Group, phase: int) -> bool:
         """Can any job of the group in this phase pass its quota and budget now?"""
@@ -263,20 +270,8 @@ class _Cycle(LineSteps):
 
     def _waits_its_turn(self, job: Job) -> Reason:
         """The reason of a job passed over only because its type was closed: its quota and
-        budget let it through, yet no GPU could hold it (ADR 0008). Shared by jobs asking
-        alike, since nothing else enters the sentence."""
-        state = self.types[job.gpu_type]
-        shadow = state.shadow
-        assert shadow is not None, "a type closes only once its head holds the line"
-        asked = (job.gpu_type, job.gpus, job.gpus_per_node, job.one_domain)
-        said = state.turn_said.get(asked)
-        if said is None:
-            if self.policy.backfill:
-                said = reasons.behind(job, shadow.job, shadow.start, self.now)
-            else:
-                said = reasons.priority(job, shadow.job, shadow.start, self.now)
-            state.turn_said[asked] = said
-        return said
+        budget let it through, yet no GPU could hold it (ADR 0008)."""
+        return self._behind(job, self.types[job.gpu_type])
 
     def _replay(self, outcome: Outcome, job: Job) -> None:
         """Book again what a job took in its turn."""
@@ -287,6 +282,54 @@ class _Cycle(LineSteps):
     # -- the steps for one job ------------------------------------------------------------
 
     def consider(self, job: Job) -> Outcome:
+        """Steps 2-4 for one job. A job like one that just waited, asked while nothing it
+        depends on changed, waits for the same reason (ADR 0020)."""
+        state = self.types.get(job.gpu_type)
+        key = self._alike(job, state)
+        if key is None or state is None:
+            return self._consider(job)
+        stamp = self._stamp(state)
+        hit = state.waits.get(key)
+        if hit is not None and hit[0] == stamp:
+            self.reasons[job.id] = hit[1]
+            return Outcome.WAITING
+        outcome = self._consider(job)
+        if outcome is Outcome.WAITING and self._stamp(state) == stamp:
+            state.waits[key] = (stamp, self.reasons[job.id])
+        return outcome
+
+    def _alike(self, job: Job, state: TypeState | None) -> Alike | None:
+        """What `consider` reads of a job once its type's head holds the line, when nothing
+        else of the job enters it: no reservations (which depend on its walltime) and no
+        GPUs earmarked for it (R6). Its walltime enters only as `late` (and as work, with
+        budgets)."""
+        if state is None or state.shadow is None or state.reservations:
+            return None
+        if job.id in state.reclaimer.earmarked:
+            return None
+        return (
+            job.project,
+            job.gpus,
+            job.gpus_per_node,
+            job.one_domain,
+            self.now + job.walltime > state.shadow.start,
+            job.walltime > 0 and job.grace >= 0 and job.min_runtime >= 0,
+            job.walltime if self.policy.budgets else None,
+        )
+
+    def _stamp(self, state: TypeState) -> tuple[int, int, int, int]:
+        """Changes whenever anything `consider` reads could have: every admission or reclaim
+        books quota (the reclaimer's state changes with it), every placement takes GPUs
+        from `now`, every promise kept shrinks `late`'s slack."""
+        late = state.pool.late
+        return (
+            self.quota.version,
+            self.budget.version,
+            state.pool.now.version,
+            late.version if late is not None else -1,
+        )
+
+    def _consider(self, job: Job) -> Outcome:
         problems = self._problems(job)
         if problems:
             self.reasons[job.id] = Reason(ReasonCode.INVALID, "; ".join(problems))
@@ -396,7 +439,3 @@ class _Cycle(LineSteps):
             )
         )
         state.stops[victim.job.id] = Instant(self.now + victim.job.grace)
-
-
-def _key_of(entry: Entry) -> SortKey:
-    return entry[0]

@@ -14,12 +14,19 @@ from kizuna.kernel.units import Instant, Seconds
 from kizuna.scheduling.model import Project, UsageRecord
 
 
+def decay(elapsed: float, half_life: Seconds) -> float:
+    """The weight of usage `elapsed` seconds old (F1); 1 without a positive half-life."""
+    if half_life <= 0:
+        return 1.0
+    return float(0.5 ** (elapsed / half_life))
+
+
 def decayed(record: UsageRecord, now: Instant, half_life: Seconds) -> float:
     """Usage decayed from `record.as_of` to `now` (F1); never grows when time runs backward."""
     elapsed = max(0.0, now - record.as_of)
     if half_life <= 0:
         return record.gpu_seconds
-    return float(record.gpu_seconds * 0.5 ** (elapsed / half_life))
+    return float(record.gpu_seconds * decay(elapsed, half_life))
 
 
 def charge(

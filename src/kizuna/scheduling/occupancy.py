@@ -49,6 +49,16 @@ class TypeOccupancy:
         default_factory=lambda: defaultdict(int)
     )
     """GPUs of stopping jobs per (project, type): no longer counted as borrowed."""
+    of_project: dict[ProjectId, list[tuple[VictimKey, RunningJob]]] = field(default_factory=dict)
+    """`movable` split by project, each in preemption order (reclaim searches one project's
+    borrowed jobs at a time; ADR 0020)."""
+    movable_gpus: list[int] = field(default_factory=list)
+    """Per node, GPUs of the preemptible jobs of `movable` (none on nodes that take no work):
+    what reclaim could free at most."""
+
+    def __post_init__(self) -> None:
+        if not self.movable_gpus:
+            self.movable_gpus = [0] * len(self.pool.nodes)
 
     def apply(self, gone: list[RunningJob], came: list[RunningJob]) -> None:
         """Take out the jobs that ended and put in the new ones. Lists are replaced, never
@@ -77,17 +87,36 @@ class TypeOccupancy:
         self.stoppers = stoppers
         self.releases = _merged(self.releases, dropped, added)
         keys, movable = list(self.movable_keys), list(self.movable)
-        for r in gone:
-            if r.stopping_at is None:
-                at = bisect_left(keys, victim_key(r))
-                del keys[at], movable[at]
-        for r in came:
-            if r.stopping_at is None:
-                key = victim_key(r)
-                at = bisect_left(keys, key)
+        of_project = dict(self.of_project)
+        gpus = list(self.movable_gpus)
+        copied: set[ProjectId] = set()
+        for r, sign in [(r, -1) for r in gone] + [(r, 1) for r in came]:
+            if r.stopping_at is not None:
+                continue
+            key, project = victim_key(r), r.job.project
+            at = bisect_left(keys, key)
+            mine = of_project.get(project, [])
+            if project not in copied:
+                copied.add(project)
+                mine = of_project[project] = list(mine)
+            here = bisect_left(mine, key, key=_first)
+            if sign > 0:
                 keys.insert(at, key)
                 movable.insert(at, r)
+                mine.insert(here, (key, r))
+            else:
+                del keys[at], movable[at], mine[here]
+            if r.job.preemptible:
+                for node, indices in r.allocation.parts:
+                    i = pool.index[node]
+                    if pool.schedulable[i]:
+                        gpus[i] += sign * len(indices)
         self.movable_keys, self.movable = keys, movable
+        self.of_project, self.movable_gpus = of_project, gpus
+
+
+def _first(entry: tuple[VictimKey, RunningJob]) -> VictimKey:
+    return entry[0]
 
 
 def _merged(

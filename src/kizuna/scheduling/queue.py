@@ -101,26 +101,47 @@ class Group:
         """The group's jobs in queue order, with their keys under `levels`."""
         return _entries(self.project, self.tiers, levels)
 
+    def within(self, levels: Levels, low: int, high: list[int]) -> Iterator[Entry]:
+        """`entries`, only the jobs of more than `low` and at most `high[0]` GPUs: jobs
+        outside are passed over before a key is made for them. The caller may lower
+        `high[0]` while it iterates (a cycle's books only tighten)."""
+        young, old = self.tiers
+        first = _within(young, levels.level(self.project, 0), low, high)
+        if not old:
+            return first
+        return heapq.merge(first, _within(old, levels.level(self.project, 1), low, high))
+
 
 def _entries(
     project: ProjectId, tiers: tuple[list[Entry], list[Entry]], levels: Levels
 ) -> Iterator[Entry]:
+    """Entries are merged as tuples: keys end in a unique job id, so jobs are never compared."""
     young, old = tiers
     if levels.flat:
-        yield from heapq.merge(young, old, key=_first) if old else young
-        return
+        return heapq.merge(young, old) if old else iter(young)
     first = _leveled(young, levels.level(project, 0))
     if not old:
-        yield from first
-        return
-    yield from heapq.merge(first, _leveled(old, levels.level(project, 1)), key=_first)
+        return first
+    return heapq.merge(first, _leveled(old, levels.level(project, 1)))
+
+
+def _within(entries: list[Entry], level: int, low: int, high: list[int]) -> Iterator[Entry]:
+    """`_leveled`, only the jobs of more than `low` and at most `high[0]` GPUs."""
+    if not level:
+        return (e for e in entries if low < e[1].gpus <= high[0])
+    return (
+        ((r[0] - level,) + r[1:], j)  # type: ignore[operator]  # noqa: RUF005
+        for r, j in entries
+        if low < j.gpus <= high[0]
+    )
 
 
 def _leveled(entries: list[Entry], level: int) -> Iterator[Entry]:
     """Entries of one tier with their keys: (rank[0] - level, *rank[1:])."""
     if not level:
         return iter(entries)
-    return (((r[0] - level, *r[1:]), j) for r, j in entries)  # type: ignore[operator]
+    # concatenated, not unpacked: twice as fast, and this runs for every job walked
+    return (((r[0] - level,) + r[1:], j) for r, j in entries)  # type: ignore[operator]  # noqa: RUF005
 
 
 @dataclass(frozen=True)
@@ -133,7 +154,7 @@ class Order:
 
     def jobs(self) -> list[Job]:
         streams = [_entries(project, tiers, self.levels) for project, tiers in self.groups]
-        return [j for _, j in heapq.merge(*streams, key=_first)]
+        return [j for _, j in heapq.merge(*streams)]
 
 
 @dataclass

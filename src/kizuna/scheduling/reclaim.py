@@ -16,13 +16,14 @@ Rules, cited in code as R1..R5:
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from kizuna.kernel.ids import CohortId, GpuType, JobId, ProjectId
 from kizuna.kernel.units import Instant
 from kizuna.scheduling.capacity import Pool
 from kizuna.scheduling.model import Job, RunningJob
+from kizuna.scheduling.occupancy import VictimKey
 from kizuna.scheduling.placement import Parts, place
 from kizuna.scheduling.quota import QuotaBook
 
@@ -78,7 +79,11 @@ class Reclaimer:
 
     pool: Pool
     quota: QuotaBook
-    ordered: list[RunningJob]
+    of_project: Mapping[ProjectId, Sequence[tuple[VictimKey, RunningJob]]]
+    """Each project's running jobs not yet stopping, in preemption order (R4); the
+    occupancy's, never changed here."""
+    movable: Sequence[int]
+    """Per node, GPUs of preemptible jobs not yet stopping (the occupancy's)."""
     releasing: list[int]
     """Per node, GPUs of stopping jobs not yet claimed by a reclaiming job."""
     kept_by: defaultdict[tuple[ProjectId, GpuType], int]
@@ -87,12 +92,8 @@ class Reclaimer:
     earmarked: dict[JobId, dict[int, int]] = field(default_factory=dict)
     """Per waiting job, GPUs per node of the jobs preempted for it (R6)."""
     chosen: set[str] = field(default_factory=set)
-    movable: list[int] = field(default_factory=list)
-    """Per node, GPUs of preemptible running jobs (computed on first use)."""
-    in_cohort: dict[CohortId, list[RunningJob]] = field(default_factory=dict)
-    """`ordered`, split by the cohort of each job's project (computed on first use)."""
-    of_project: dict[ProjectId, list[RunningJob]] = field(default_factory=dict)
-    """The same, split by project."""
+    members: dict[CohortId, list[ProjectId]] = field(default_factory=dict)
+    """The projects of each cohort that run jobs of this type (computed on first use)."""
     by_cohort: dict[CohortId, list[RunningJob]] = field(default_factory=dict)
     """Preemptible borrowed jobs per cohort, valid until the next commit."""
     failed: dict[tuple[ProjectId, int, bool, bool, frozenset[int]], int] = field(
@@ -123,32 +124,33 @@ class Reclaimer:
         parts = self._fit_own(ask)
         if parts is not None:
             return self._plan(ask, (), parts)
-        parts = self._fit(ask, ())
-        if parts is not None:
+        if self._fits(ask, ()):
+            parts = self._fit(ask, ())
+            assert parts is not None
             return self._plan(ask, (), parts)
         if self._ceiling(ask) < ask.job.gpus:
             ask.cohort_short = True
             return None  # even preempting every preemptible job would not make room
         eligible = self._eligible(ask.job)
         lo = self._enough(ask, eligible)
-        if not eligible or self._fit(ask, eligible[:lo]) is None:
+        if not eligible or not self._fits(ask, eligible[:lo]):
             cohort = self.quota.cohort(ask.job.project)
-            if cohort is None or self._fit(ask, self._borrowed(cohort)) is None:
+            if cohort is None or not self._fits(ask, self._borrowed(cohort)):
                 ask.cohort_short = True
                 return None  # not even with every borrowed job of the cohort, its own too
-            if not eligible or self._fit(ask, eligible) is None:
+            if not eligible or not self._fits(ask, eligible):
                 return None
             hi = len(eligible)  # R4: the shortest prefix of the preemption order that fits
             while lo < hi:
                 mid = (lo + hi) // 2
-                if self._fit(ask, eligible[:mid]) is None:
+                if not self._fits(ask, eligible[:mid]):
                     lo = mid + 1
                 else:
                     hi = mid
         keep = eligible[:lo]
         for victim in reversed(eligible[:lo]):  # R5
             trial = [v for v in keep if v is not victim]
-            if self._bound(ask, trial) >= ask.job.gpus and self._fit(ask, trial) is not None:
+            if self._bound(ask, trial) >= ask.job.gpus and self._fits(ask, trial):
                 keep = trial
         parts = self._fit(ask, keep)
         assert parts is not None
@@ -169,13 +171,6 @@ class Reclaimer:
 
     def _ceiling(self, ask: _Ask) -> int:
         """GPUs usable if every preemptible job stopped: a bound that needs no victim search."""
-        if not self.movable:
-            self.movable = [0] * len(self.pool.nodes)
-            for r in self.ordered:
-                if r.job.preemptible:
-                    for node, indices in r.allocation.parts:
-                        i = self.pool.index[node]
-                        self.movable[i] += len(indices) if self.pool.schedulable[i] else 0
         room = [b + r + m for b, r, m in zip(ask.base, self.releasing, self.movable, strict=True)]
         for i, n in ask.own.items():
             room[i] += n
@@ -201,33 +196,37 @@ class Reclaimer:
         self, cohort: CohortId, only: set[ProjectId] | None = None
     ) -> list[RunningJob]:
         """The cohort's running jobs that may be preempted, in preemption order (R2-R4);
-        with `only`, just those of these projects."""
-        if not self.in_cohort:
-            for r in self.ordered:
-                home = self.quota.cohort(r.job.project)
-                if (
-                    home is not None
-                    and r.job.preemptible
-                    and self.now - r.start >= r.job.min_runtime
-                ):
-                    self.in_cohort.setdefault(home, []).append(r)  # R3
-                    self.of_project.setdefault(r.job.project, []).append(r)
-        taken: defaultdict[ProjectId, int] = defaultdict(int)
-        out = []
+        with `only`, just those of these projects. Each project's are a prefix of its own
+        jobs (R3's), taken while it still uses more than its nominal quota: so only
+        borrowing projects' jobs are looked at (ADR 0020)."""
+        if not self.members:
+            for project in sorted(self.of_project):
+                home = self.quota.cohort(project)
+                if home is not None:
+                    self.members.setdefault(home, []).append(project)
+        projects = self.members.get(cohort, []) if only is None else sorted(only)
+        out: list[tuple[VictimKey, RunningJob]] = []
+        usage, kept_by, chosen, now = self.quota.usage, self.kept_by, self.chosen, self.now
+        for project in projects:
+            listed = self.of_project.get(project, ())
+            if not listed:
+                continue
+            key = (project, listed[0][1].job.gpu_type)
+            nominal = self.quota.quota(*key).nominal
+            in_use = usage[key] - kept_by[key]
+            for entry in listed:
+                if in_use <= nominal:  # R2 / Q4: taking only lowers it
+                    break
+                victim = entry[1].job
+                if victim.id in chosen or not victim.preemptible:
+                    continue  # R2, R3
+                if now - entry[1].start < victim.min_runtime:
+                    continue  # R3
+                in_use -= victim.gpus
+                out.append(entry)
         if only is None:
-            listed = self.in_cohort.get(cohort, [])
-        else:  # eligibility is worked out per project: the order across projects is kept later
-            listed = [r for p in sorted(only) for r in self.of_project.get(p, [])]
-        for r in listed:
-            victim, project = r.job, r.job.project
-            if r.job.id in self.chosen:
-                continue  # R2
-            key = (project, victim.gpu_type)
-            in_use = self.quota.usage[key] - self.kept_by[key] - taken[project]
-            if in_use > self.quota.quota(project, victim.gpu_type).nominal:  # R2 / Q4
-                taken[project] += victim.gpus
-                out.append(r)
-        return out
+            out.sort(key=_first)
+        return [r for _, r in out]
 
     def _bound(self, ask: _Ask, victims: Sequence[RunningJob]) -> int:
         """GPUs a fit could use at most: free, releasing and the victims', ignoring topology."""
@@ -264,6 +263,30 @@ class Reclaimer:
         return place(self.pool.topo, usable, dom, job.gpus, job.gpus_per_node, job.one_domain)
 
     def _fit(self, ask: _Ask, victims: Sequence[RunningJob]) -> Parts | None:
+        usable = self._usable(ask, victims)
+        if usable is None:
+            return None
+        job = ask.job
+        return place(self.pool.topo, usable, None, job.gpus, job.gpus_per_node, job.one_domain)
+
+    def _fits(self, ask: _Ask, victims: Sequence[RunningJob]) -> bool:
+        """Would `_fit` place the gang? A gang that may span domains fits exactly when
+        enough GPUs, or nodes with its GPUs per node, are usable (ADR 0007): counted, not
+        placed; only the chosen victims' placement is worked out."""
+        usable = self._usable(ask, victims)
+        if usable is None:
+            return False
+        job = ask.job
+        if job.one_domain:
+            topo = self.pool.topo
+            return place(topo, usable, None, job.gpus, job.gpus_per_node, True) is not None
+        if job.gpus_per_node:
+            per_node = job.gpus_per_node
+            return sum(1 for u in usable if u >= per_node) >= job.gpus // per_node
+        return True  # `_usable` checked the sum
+
+    def _usable(self, ask: _Ask, victims: Sequence[RunningJob]) -> list[int] | None:
+        """GPUs per node the job could use once `victims` stop, or None when not enough."""
         if self._bound(ask, victims) < ask.job.gpus:
             return None
         if ask.start is None:
@@ -290,8 +313,7 @@ class Reclaimer:
             usable[i] = 0
         if sum(usable) < ask.job.gpus:
             return None
-        job = ask.job
-        return place(self.pool.topo, usable, None, job.gpus, job.gpus_per_node, job.one_domain)
+        return usable
 
     def commit(self, plan: Plan, on_victim: Callable[[RunningJob], None]) -> None:
         """Record the plan: claimed GPUs are spoken for, victims stop counting as borrowed."""
@@ -310,3 +332,7 @@ class Reclaimer:
                 self.by_cohort[cohort] = [  # eligibility only shrinks: filter the old list
                     r for r in listed if r.job.project not in touched or r.job.id in again
                 ]
+
+
+def _first(entry: tuple[VictimKey, RunningJob]) -> VictimKey:
+    return entry[0]

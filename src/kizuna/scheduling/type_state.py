@@ -20,6 +20,11 @@ from kizuna.scheduling.reclaim import Reclaimer
 
 NOTHING: frozenset[int] = frozenset()
 """No node excluded."""
+Alike = tuple[str, int, int | None, bool, bool, bool, float | None]
+"""What a cycle reads of a waiting job behind its type's head (`_Cycle._alike`)."""
+BACKFILL = "backfill"
+RESERVED = "reserved"
+"""Keys of `TypeState.said` for the reasons that depend on the type's head alone."""
 
 
 class Outcome(Enum):
@@ -53,8 +58,13 @@ class TypeState:
     closed_above: int = 1 << 30
     """Once the head holds the line, no job of this many GPUs or more can start this cycle."""
     books_at_start: tuple[QuotaUsage, BudgetUsage] | None = None
-    turn_said: dict[tuple[GpuType, int, int | None, bool], Reason] = field(default_factory=dict)
-    """Reasons of jobs passed over in a closed type, per kind of request."""
+    waits: dict[Alike, tuple[tuple[int, int, int, int], Reason]] = field(default_factory=dict)
+    """The last reason given per kind of job (`_Cycle._alike`) once the head holds the line,
+    with the books' and views' versions it was given at."""
+    said: dict[tuple[GpuType, int, int | None, bool] | str, Reason] = field(default_factory=dict)
+    """Reasons of jobs after the head, shared once it holds the line (its promise never
+    changes within a cycle): per kind of request for jobs waiting behind it, and one each
+    for `BACKFILL` and `RESERVED`, whose sentences name no request."""
 
     def narrow(self, backfill: bool) -> None:
         """Once the head holds the line: without backfill every later job waits; with it, a
@@ -97,7 +107,9 @@ def type_state(
                     mine[i] = mine.get(i, 0) + len(indices)
             until[i] = Instant(max(until[i], r.end_bound))
     kept = defaultdict(int, held.kept)
-    reclaimer = Reclaimer(pool, quota, held.movable, releasing, kept, now, earmarked)
+    reclaimer = Reclaimer(
+        pool, quota, held.of_project, held.movable_gpus, releasing, kept, now, earmarked
+    )
     return TypeState(
         pool,
         list(held.releases),

@@ -41,7 +41,7 @@ from kizuna.scheduling import (
     Preemption,
     Scheduler,
 )
-from kizuna.scheduling.fair_share import charge
+from kizuna.scheduling.fair_share import decay
 from kizuna.scheduling.model import (
     Job,
     Node,
@@ -205,7 +205,11 @@ class _Replay:
         self.active: dict[JobId, _Active] = {}
         self.left = {jid: float(t.duration) for jid, t in self.trace.items()}
         self.runs: dict[JobId, list[Run]] = {jid: [] for jid in self.trace}
-        self.usage = {pid: p.usage for pid, p in workload.projects.items()}
+        self.usage = {
+            pid: (p.usage.gpu_seconds, p.usage.as_of) for pid, p in workload.projects.items()
+        }
+        """Each project's fair-share usage as (GPU-seconds, as of): a `UsageRecord`'s fields,
+        made into one only when the scheduler is shown them (E1)."""
         self.seen_period: float | None = None
         self.projects: dict[ProjectId, Project] = dict(workload.projects)
         types = {n.gpu_type: None for n in workload.nodes}
@@ -250,18 +254,25 @@ class _Replay:
     def _charge(self, now: Instant) -> None:
         elapsed = now - self.charged_at
         if elapsed > 0:
+            usage, half_life = self.usage, self.options.half_life
+            weights: dict[float, float] = {}
             for pid, gpus in self.held.items():
                 if not gpus:
                     continue
-                record = self.usage.get(pid, UsageRecord())
-                self.usage[pid] = charge(record, gpus * elapsed, now, self.options.half_life)
+                held, at = usage.get(pid, (0.0, Instant(0.0)))
+                weight = weights.get(at)
+                if weight is None:  # most projects were last charged at the same instant
+                    weight = weights[at] = decay(max(0.0, now - at), half_life)
+                usage[pid] = (float(held * weight) + gpus * elapsed, now)  # as `charge` does
             self.charged_at = now
         period = self.options.usage_period
         current = math.floor(now / period) if period > 0 else now
         if current != self.seen_period:
             self.seen_period = current
             self.projects = {
-                pid: replace(p, usage=self.usage.get(pid, p.usage))
+                pid: replace(
+                    p, usage=UsageRecord(*self.usage[pid]) if pid in self.usage else p.usage
+                )
                 for pid, p in self.workload.projects.items()
             }
 

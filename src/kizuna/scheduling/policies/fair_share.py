@@ -49,6 +49,17 @@ class FairShare:
     )
     """The factors and GPU counts last worked out, with the very objects they came from: a
     loop passes the same projects and nodes between refreshes, so most cycles reuse them."""
+    _levels: list[
+        tuple[
+            dict[ProjectId, float],
+            int,
+            int,
+            dict[tuple[ProjectId, int], int],
+            Callable[[Job], float],
+        ]
+    ] = field(default_factory=list, init=False, compare=False, repr=False)
+    """The levels last worked out, with the factors (the very object) and the young tier's
+    level they came from: they change only with those (ADR 0016)."""
 
     def __post_init__(self) -> None:
         problems = [
@@ -159,7 +170,19 @@ class FairShare:
     def levels(self, snapshot: Snapshot, now: Instant) -> Levels:
         at = self.as_of(now)
         fair, _ = self._inputs(snapshot, at)
-        young, old = self.period(now) * self.age_step, self.full_age
+        young = self.period(now) * self.age_step
+        kept = self._levels
+        if kept and kept[0][0] is fair and kept[0][1] == young:
+            _, _, old, levels, expiry = kept[0]
+            return Levels(levels, (young, old), expiry, now)
+        levels, old, expiry = self._levels_of(fair, young)
+        kept[:] = [(fair, young, old, levels, expiry)]
+        return Levels(levels, (young, old), expiry, now)
+
+    def _levels_of(
+        self, fair: dict[ProjectId, float], young: int
+    ) -> tuple[dict[tuple[ProjectId, int], int], int, Callable[[Job], float]]:
+        old = self.full_age
         levels: dict[tuple[ProjectId, int], int] = {}
         for project, factor in fair.items():
             points = self.fair_points(factor)
@@ -172,7 +195,7 @@ class FairShare:
                 return -math.inf
             return (period(job.submit_time) + horizon) * length
 
-        return Levels(levels, (young, old), expiry, now)
+        return levels, old, expiry
 
 
 def _gpus_by_type(snapshot: Snapshot) -> Counter[GpuType]:
