@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -66,4 +68,25 @@ def test_the_sequencer_numbers_entries_in_commit_order_across_batches(store_url:
         log = audit_log.LogState("test", SigningKey.generate("test"))
         made = audit_log.checkpoint(session, log, NOW)
         assert made.size == 10 and made.root == Tree(hashes).root()
+    engine.dispose()
+
+
+def test_processes_starting_together_migrate_one_after_the_other(store_url: str) -> None:
+    if store_url.startswith("postgresql"):  # a fresh database, as a first start finds it
+        engine = make_engine(store_url)
+        with engine.begin() as connection:
+            connection.execute(text("DROP SCHEMA public CASCADE"))
+            connection.execute(text("CREATE SCHEMA public"))
+        engine.dispose()
+    with ProcessPoolExecutor(3, mp_context=multiprocessing.get_context("spawn")) as pool:
+        list(pool.map(migrate, [store_url] * 3))
+    engine = make_engine(store_url)
+    assert {t.name for t in Base.metadata.sorted_tables} <= set(inspect(engine).get_table_names())
+    engine.dispose()
+
+
+def migrate(url: str) -> None:
+    """One service process's start (Alembic's context is per process, not per thread)."""
+    engine = make_engine(url)
+    upgrade(engine)
     engine.dispose()

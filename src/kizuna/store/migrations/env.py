@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 from alembic import context
+from sqlalchemy import text
 
 from kizuna.store.tables import Base
 
+MIGRATION_LOCK = 6_963
+"""PostgreSQL advisory lock held while migrating, so that service processes started together
+migrate one after the other (the later ones find nothing to do); SQLite's own write lock
+does the same there."""
+
 engine = context.config.attributes["engine"]
-with engine.connect() as connection:
+with engine.connect().execution_options(kizuna_write=True) as connection:  # SQLite: BEGIN IMMEDIATE
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATION_LOCK})
+        connection.commit()
     context.configure(
         connection=connection,
         target_metadata=Base.metadata,
@@ -17,3 +26,6 @@ with engine.connect() as connection:
     with context.begin_transaction():
         context.run_migrations()
     connection.commit()
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK})
+        connection.commit()
