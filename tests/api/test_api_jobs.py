@@ -104,3 +104,31 @@ def test_a_node_added_makes_a_larger_job_possible_at_once(service: Service) -> N
     assert service.call("POST", "/jobs", json=body).status_code == 422
     service.node("h100-1")
     assert service.call("POST", "/jobs", json=body).status_code == 201
+
+
+def test_an_award_patch_changes_what_it_names_and_null_lifts_the_limit(service: Service) -> None:
+    service.org("acme")
+    service.project("acme", "llm")
+    award = service.ok(
+        "POST",
+        "/awards",
+        json={
+            "project": "acme/llm",
+            "gpu_type": "H100",
+            "gpu_hours": 100,
+            "nominal_gpus": 8,
+            "borrowing_limit": 4,
+            "starts_at": "2026-01-01T00:00:00Z",
+            "ends_at": "2099-01-01T00:00:00Z",
+        },
+    )
+    path = f"/awards/{award['id']}"
+    assert service.ok("PATCH", path, json={"nominal_gpus": 16})["borrowing_limit"] == 4
+    lifted = service.ok("PATCH", path, json={"borrowing_limit": None})
+    assert (lifted["borrowing_limit"], lifted["nominal_gpus"], lifted["gpu_hours"]) == (
+        None,
+        16,
+        100,
+    )
+    early = service.call("PATCH", path, json={"ends_at": "2025-01-01T00:00:00Z"})
+    assert early.status_code == 422 and "before it starts" in early.json()["detail"]

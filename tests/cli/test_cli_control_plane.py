@@ -261,6 +261,8 @@ def test_every_verb_speaks_json(runner: CliRunner, service: Service) -> None:
     ]
     assert signed("award", "show", award["id"])["borrowing_limit"] == 4
     assert signed("award", "update", award["id"], "--gpu-hours", "6000")["gpu_hours"] == 6000
+    lifted = signed("award", "update", award["id"], "--unlimited-borrowing")
+    assert (lifted["borrowing_limit"], lifted["gpu_hours"]) == (None, 6000)
 
     made = signed("token", "create", "--name", "ci", "--expires-in-days", "7")
     assert made["secret"].startswith("kz_")

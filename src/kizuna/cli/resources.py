@@ -375,10 +375,18 @@ def award_update(
     nominal_gpus: Annotated[int | None, typer.Option(min=0, help="New nominal GPUs.")] = None,
     borrowing_limit: Annotated[int | None, typer.Option(min=0, help="New borrowing limit.")] = None,
     gpu_hours: Annotated[int | None, typer.Option(min=1, help="New GPU-hours.")] = None,
+    unlimited_borrowing: Annotated[
+        bool, typer.Option("--unlimited-borrowing", help="Lift the borrowing limit.")
+    ] = False,
     output: Output = OutputFormat.TABLE,
 ) -> None:
     """Extend, grow or shrink an award (program admins)."""
-    body: dict[str, Any] = {}
+    if unlimited_borrowing and borrowing_limit is not None:
+        raise typer.BadParameter(
+            "give --borrowing-limit or --unlimited-borrowing, not both",
+            param_hint="'--unlimited-borrowing'",
+        )
+    body: dict[str, Any] = {"borrowing_limit": None} if unlimited_borrowing else {}
     if ends is not None:
         body["ends_at"] = parse_when(ends, "--ends")
     for key, value in (
@@ -390,7 +398,8 @@ def award_update(
             body[key] = value
     if not body:
         raise typer.BadParameter(
-            "give at least one of --ends, --nominal-gpus, --borrowing-limit, --gpu-hours",
+            "give at least one of --ends, --nominal-gpus, --borrowing-limit,"
+            " --unlimited-borrowing, --gpu-hours",
             param_hint="'ID'",
         )
     with service(output) as client:

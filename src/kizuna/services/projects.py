@@ -7,6 +7,7 @@ nominal number of GPUs and a borrowing limit: what becomes the scheduler's quota
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
@@ -176,24 +177,30 @@ def awards(
     return page(session, statement, Award.id, cursor, limit)
 
 
-def update_award(
-    ctx: Context,
-    award_id: str,
-    ends_at: datetime | None,
-    nominal_gpus: int | None,
-    borrowing_limit: int | None,
-    gpu_seconds: int | None,
-) -> Award:
+@dataclass(frozen=True)
+class AwardChange:
+    """What a PATCH of an award changes; a field left out keeps its value. `borrowing_limit`
+    is changed only when `sets_borrowing_limit` (so that null can mean "no limit")."""
+
+    ends_at: datetime | None = None
+    nominal_gpus: int | None = None
+    gpu_seconds: int | None = None
+    borrowing_limit: int | None = None
+    sets_borrowing_limit: bool = False
+
+
+def update_award(ctx: Context, award_id: str, change: AwardChange) -> Award:
     award = get_award(ctx.session, ctx.principal, award_id)
     if not ctx.principal.is_program_admin:
         raise Forbidden("only a program admin changes awards")
     before = row_state(award)
-    award.ends_at = ends_at or award.ends_at
-    award.nominal_gpus = award.nominal_gpus if nominal_gpus is None else nominal_gpus
-    award.borrowing_limit = (
-        borrowing_limit if borrowing_limit is not None else award.borrowing_limit
-    )
-    award.gpu_seconds = gpu_seconds or award.gpu_seconds
+    award.ends_at = change.ends_at or award.ends_at
+    if change.nominal_gpus is not None:
+        award.nominal_gpus = change.nominal_gpus
+    if change.gpu_seconds is not None:
+        award.gpu_seconds = change.gpu_seconds
+    if change.sets_borrowing_limit:
+        award.borrowing_limit = change.borrowing_limit
     _check_award(
         award.gpu_seconds, award.nominal_gpus, award.borrowing_limit, award.starts_at, award.ends_at
     )

@@ -123,11 +123,12 @@ def award(award: AwardRef, unit: Read) -> AwardPublic:
 
 @router.patch("/awards/{award}", response_model=AwardPublic, tags=["awards"])
 def update_award(award: AwardRef, body: AwardUpdate, unit: Write) -> Response:
-    hours = None if body.gpu_hours is None else body.gpu_hours * SECONDS_PER_HOUR
-    return unit.write(
-        lambda ctx: award_public(
-            projects.update_award(
-                ctx, award, body.ends_at, body.nominal_gpus, body.borrowing_limit, hours
-            )
-        )
+    """Fields left out keep their values; `"borrowing_limit": null` lifts the limit."""
+    change = projects.AwardChange(
+        ends_at=body.ends_at,
+        nominal_gpus=body.nominal_gpus,
+        gpu_seconds=None if body.gpu_hours is None else body.gpu_hours * SECONDS_PER_HOUR,
+        borrowing_limit=body.borrowing_limit,
+        sets_borrowing_limit="borrowing_limit" in body.model_fields_set,
     )
+    return unit.write(lambda ctx: award_public(projects.update_award(ctx, award, change)))
