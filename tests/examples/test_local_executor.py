@@ -1,0 +1,76 @@
+"""The local executor runs gangs as process groups with torchrun's environment: the DDP
+example end to end, preempted with its grace period and resumed; idempotent submission; one
+failed rank fails the gang; logs per rank."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+from kizuna.execution.backend import Launch, Rank, RunState
+from kizuna.execution.local import LocalExecutor
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "ddp_train.py"
+TWO_RANKS = (Rank("local", (0,)), Rank("local", (1,)))
+
+
+def ddp(key: str, folder: Path, *extra: str) -> Launch:
+    command = (sys.executable, str(EXAMPLE), "--steps", "40", *extra)
+    return Launch(key, command, TWO_RANKS, folder)
+
+
+def test_the_ddp_example_is_preempted_with_grace_and_resumes(tmp_path: Path) -> None:
+    executor = LocalExecutor(tmp_path / "runs")
+    whole = executor.wait(executor.submit(ddp("whole", tmp_path / "a")).key, 120)
+    assert (whole.state, whole.exit_codes) == (RunState.SUCCEEDED, (0, 0))
+
+    folder = tmp_path / "b"
+    executor.submit(ddp("job-1.0", folder, "--step-seconds", "0.05", "--checkpoint-every", "5"))
+    deadline = time.monotonic() + 60
+    while not (folder / "checkpoint.pt").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    executor.cancel("job-1.0", grace=30)
+    stopped = executor.status("job-1.0")
+    assert (stopped.state, stopped.exit_codes) == (RunState.STOPPED, (143, 143))
+
+    resumed = executor.wait(executor.submit(ddp("job-1.1", folder)).key, 120)
+    assert resumed.state is RunState.SUCCEEDED
+    assert json.loads((folder / "result.json").read_text()) == json.loads(
+        (tmp_path / "a" / "result.json").read_text()
+    )
+    assert "starting at step 0" not in executor.logs("job-1.1", 0).read_text()
+
+
+def test_a_key_submitted_twice_is_one_run_and_ranks_see_their_environment(
+    tmp_path: Path,
+) -> None:
+    executor = LocalExecutor(tmp_path / "runs")
+    show = (
+        "import os; print(*(os.environ[k] for k in ('RANK', 'LOCAL_RANK', 'WORLD_SIZE',"
+        " 'MASTER_ADDR', 'CUDA_VISIBLE_DEVICES', 'KIZUNA_CHECKPOINT_DIR')))"
+    )
+    ranks = (Rank("n0", (4, 5)), Rank("n0", (6, 7)), Rank("n1", (0, 1)))
+    launch = Launch("env", (sys.executable, "-c", show), ranks, tmp_path / "ckpt")
+    first = executor.submit(launch)
+    again = executor.submit(launch)
+    assert first.key == again.key
+    assert executor.wait("env", 30).state is RunState.SUCCEEDED
+    lines = [executor.logs("env", r).read_text().split() for r in range(3)]
+    ckpt = str(tmp_path / "ckpt")
+    assert lines == [
+        ["0", "0", "3", "127.0.0.1", "4,5", ckpt],
+        ["1", "1", "3", "127.0.0.1", "6,7", ckpt],
+        ["2", "0", "3", "127.0.0.1", "0,1", ckpt],
+    ]
+    assert all(len(text) == 6 for text in lines)  # each rank ran exactly once
+
+
+def test_one_failed_rank_fails_the_gang(tmp_path: Path) -> None:
+    executor = LocalExecutor(tmp_path / "runs")
+    code = "import os, sys, time; sys.exit(3) if os.environ['RANK'] == '1' else time.sleep(60)"
+    executor.submit(Launch("bad", (sys.executable, "-c", code), TWO_RANKS, tmp_path / "c"))
+    ended = executor.wait("bad", 30)
+    assert ended.state is RunState.FAILED
+    assert ended.exit_codes[1] == 3 and ended.exit_codes[0] == -15  # stopped with SIGTERM
