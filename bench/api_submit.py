@@ -21,7 +21,6 @@ import asyncio
 import json
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
@@ -38,6 +37,7 @@ import psycopg
 from rich.console import Console
 from rich.table import Table
 
+from kizuna.execution.local import free_port
 from kizuna.services.bootstrap import bootstrap
 from kizuna.store.engine import make_engine, session_factory, writing
 from kizuna.store.migrate import upgrade
@@ -75,13 +75,6 @@ class Result:
     p50_ms: float
     p99_ms: float
     jobs_in_store: int
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def database(store: str, home: Path) -> str:

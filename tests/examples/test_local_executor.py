@@ -1,6 +1,7 @@
-"""The local executor runs gangs as process groups with torchrun's environment: the DDP
-example end to end, preempted with its grace period and resumed; idempotent submission; one
-failed rank fails the gang; logs per rank."""
+"""The local executor runs gangs as process groups with torchrun's environment: the example
+job (examples/ddp_train.py, two gloo ranks, real PyTorch on the CPU) end to end, stopped by its
+checkpoint signal in the middle and resumed to the weights an uninterrupted run ends with;
+idempotent submission; one failed rank fails the gang; logs per rank."""
 
 from __future__ import annotations
 
@@ -9,15 +10,18 @@ import sys
 import time
 from pathlib import Path
 
+import torch
+
 from kizuna.execution.backend import Launch, Rank, RunState
 from kizuna.execution.local import LocalExecutor
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "ddp_train.py"
+STEPS = 40
 TWO_RANKS = (Rank("local", (0,)), Rank("local", (1,)))
 
 
 def ddp(key: str, folder: Path, *extra: str) -> Launch:
-    command = (sys.executable, str(EXAMPLE), "--steps", "40", *extra)
+    command = (sys.executable, str(EXAMPLE), "--steps", str(STEPS), *extra)
     return Launch(key, command, TWO_RANKS, folder)
 
 
@@ -34,6 +38,9 @@ def test_the_ddp_example_is_preempted_with_grace_and_resumes(tmp_path: Path) -> 
     executor.cancel("job-1.0", grace=30)
     stopped = executor.status("job-1.0")
     assert (stopped.state, stopped.exit_codes) == (RunState.STOPPED, (143, 143))
+    assert not (folder / "result.json").exists()
+    stopped_at = torch.load(folder / "checkpoint.pt", weights_only=True)["step"]
+    assert 0 < stopped_at < STEPS  # it did stop in the middle, and resumes from there
 
     resumed = executor.wait(executor.submit(ddp("job-1.1", folder)).key, 120)
     assert resumed.state is RunState.SUCCEEDED
@@ -41,6 +48,7 @@ def test_the_ddp_example_is_preempted_with_grace_and_resumes(tmp_path: Path) -> 
         (tmp_path / "a" / "result.json").read_text()
     )
     assert "starting at step 0" not in executor.logs("job-1.1", 0).read_text()
+    assert json.loads((tmp_path / "a" / "result.json").read_text())["steps"] == STEPS
 
 
 def test_a_key_submitted_twice_is_one_run_and_ranks_see_their_environment(
@@ -53,9 +61,8 @@ def test_a_key_submitted_twice_is_one_run_and_ranks_see_their_environment(
     )
     ranks = (Rank("n0", (4, 5)), Rank("n0", (6, 7)), Rank("n1", (0, 1)))
     launch = Launch("env", (sys.executable, "-c", show), ranks, tmp_path / "ckpt")
-    first = executor.submit(launch)
-    again = executor.submit(launch)
-    assert first.key == again.key
+    executor.submit(launch)
+    executor.submit(launch)  # the same key: no second gang (its lines would double the logs)
     assert executor.wait("env", 30).state is RunState.SUCCEEDED
     lines = [executor.logs("env", r).read_text().split() for r in range(3)]
     ckpt = str(tmp_path / "ckpt")
@@ -64,7 +71,6 @@ def test_a_key_submitted_twice_is_one_run_and_ranks_see_their_environment(
         ["1", "1", "3", "127.0.0.1", "6,7", ckpt],
         ["2", "0", "3", "127.0.0.1", "0,1", ckpt],
     ]
-    assert all(len(text) == 6 for text in lines)  # each rank ran exactly once
 
 
 def test_one_failed_rank_fails_the_gang(tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Header, Request
 from fastapi.responses import Response
@@ -32,7 +32,7 @@ from sqlalchemy import Engine, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from kizuna.api.problems import MEDIA_TYPE, problem, problem_for, status_of
+from kizuna.api.problems import MEDIA_TYPE, problem, problem_for
 from kizuna.config import Settings
 from kizuna.kernel.errors import KizunaError
 from kizuna.services import tokens
@@ -262,8 +262,4 @@ def forget_old_keys(wired: Wiring) -> int:
         return int(getattr(result, "rowcount", 0) or 0)
 
 
-def page_args(cursor: str | None, limit: int) -> dict[str, Any]:
-    return {"cursor": cursor, "limit": limit}
-
-
-__all__ = ["Caller", "Read", "Wiring", "Write", "forget_old_keys", "status_of"]
+__all__ = ["Caller", "Read", "Wiring", "Write", "forget_old_keys"]

@@ -53,7 +53,7 @@ class LocalExecutor:
         folder = self.root / launch.key
         folder.mkdir(parents=True, exist_ok=True)
         launch.checkpoint_dir.mkdir(parents=True, exist_ok=True)
-        port = _free_port(self.master_addr)
+        port = free_port(self.master_addr)
         per_node = Counter(rank.node for rank in launch.ranks)
         seen: Counter[str] = Counter()
         processes = []
@@ -146,7 +146,8 @@ def _signal(processes: list[subprocess.Popen[bytes]], sig: signal.Signals) -> No
                 os.killpg(process.pid, sig)  # the rank and whatever it started
 
 
-def _free_port(address: str) -> int:
+def free_port(address: str = "127.0.0.1") -> int:
+    """A TCP port nobody listens on at `address` now (for MASTER_PORT, test servers)."""
     with socket.socket() as s:
         s.bind((address, 0))
         port: int = s.getsockname()[1]

@@ -18,7 +18,6 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from kizuna.kernel.errors import UnknownName
 from kizuna.kernel.ids import GpuType, JobId, ProjectId
 from kizuna.kernel.units import Instant, Seconds
 from kizuna.scheduling import make_policy, run_cycle
@@ -220,11 +219,7 @@ def why(session: Session, principal: Principal, job_id: int, now: datetime) -> R
         pending=tuple(_core_job(j, j.project_id, j.id, j.submitted_at) for j in pending),
         projects=_core_projects(session, {j.project_id for j in pending}, now),
     )
-    try:
-        policy = make_policy(POLICY)
-    except UnknownName as exc:  # pragma: no cover - the registry always has it
-        raise InvalidRequest([str(exc)]) from exc
-    result = run_cycle(snapshot, policy, Instant(now.timestamp()))
+    result = run_cycle(snapshot, make_policy(POLICY), Instant(now.timestamp()))
     reason = result.reasons.get(JobId(str(job.id)))
     if reason is None:
         return None
