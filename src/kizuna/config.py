@@ -33,6 +33,12 @@ class Settings:
     audit_origin: str = "kizuna.local/audit"
     max_body_bytes: int = 1_048_576
     checkpoint_every: float = 2.0
+    loop: bool = True
+    """Run the scheduling loop and the local executor in the service (ADR 0022)."""
+    loop_every: float = 0.25
+    """Seconds between the loop's ticks when nothing wakes it."""
+    policy: str = "fair-share"
+    """The scheduling policy of the live loop (`kizuna simulate --help` lists them)."""
     url: str = ""
     """Where the CLI finds the service (default: http://host:port)."""
     token: str = ""
@@ -49,6 +55,11 @@ class Settings:
     @property
     def config_file(self) -> Path:
         return self.home / "config.toml"
+
+    @property
+    def runs_dir(self) -> Path:
+        """Where the local executor keeps its runs: logs, process ids, exit codes."""
+        return self.home / "runs"
 
     @property
     def audit_key_file(self) -> Path:
@@ -74,12 +85,23 @@ class Settings:
         for name, value in values.items():
             kind = type(getattr(self, name))
             try:
-                changes[name] = kind(value)
+                changes[name] = _boolean(value) if kind is bool else kind(value)
             except (TypeError, ValueError):
                 raise InvalidRequest(
                     [f"setting {name!r} in {source}: {value!r} is not a {kind.__name__}"]
                 ) from None
         return replace(self, **changes)
+
+
+def _boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    words = {"1": True, "true": True, "yes": True, "on": True}
+    words.update({"0": False, "false": False, "no": False, "off": False})
+    found = words.get(str(value).strip().lower())
+    if found is None:
+        raise ValueError(value)
+    return found
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

@@ -35,8 +35,8 @@ def test_the_ddp_example_is_preempted_with_grace_and_resumes(tmp_path: Path) -> 
     deadline = time.monotonic() + 60
     while not (folder / "checkpoint.pt").exists() and time.monotonic() < deadline:
         time.sleep(0.1)
-    executor.cancel("job-1.0", grace=30)
-    stopped = executor.status("job-1.0")
+    executor.cancel("job-1.0", grace=30)  # returns at once; the ranks checkpoint and exit
+    stopped = executor.wait("job-1.0", 60)
     assert (stopped.state, stopped.exit_codes) == (RunState.STOPPED, (143, 143))
     assert not (folder / "result.json").exists()
     stopped_at = torch.load(folder / "checkpoint.pt", weights_only=True)["step"]
@@ -80,3 +80,36 @@ def test_one_failed_rank_fails_the_gang(tmp_path: Path) -> None:
     ended = executor.wait("bad", 30)
     assert ended.state is RunState.FAILED
     assert ended.exit_codes[1] == 3 and ended.exit_codes[0] == -15  # stopped with SIGTERM
+
+
+def test_a_new_executor_adopts_runs_from_disk_and_never_starts_a_key_twice(
+    tmp_path: Path,
+) -> None:
+    """B6: after the service dies, a new executor on the same folder finds its runs: it
+    sees them run, stops them with their checkpoint signal and reads their exit codes; a
+    submit of the same key does not start a second gang."""
+    code = "import time; print('up', flush=True); time.sleep(60)"
+    launch = Launch("adopt", (sys.executable, "-c", code), TWO_RANKS, tmp_path / "c")
+    first = LocalExecutor(tmp_path / "runs")
+    first.submit(launch)
+    deadline = time.monotonic() + 30
+    while not all((tmp_path / "runs" / "adopt" / f"rank-{r}.pid").exists() for r in (0, 1)):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    second = LocalExecutor(tmp_path / "runs")  # the first one is gone, its ranks are not
+    assert second.submit(launch).state is RunState.RUNNING
+    second.cancel("adopt", grace=10)
+    ended = LocalExecutor(tmp_path / "runs").wait("adopt", 30)
+    assert (ended.state, ended.exit_codes) == (RunState.STOPPED, (-15, -15))
+    assert ended.ended_at is not None and ended.started_at is not None
+    assert ended.started_at <= ended.ended_at
+    assert second.logs("adopt", 0).read_text().count("up") == 1  # started once
+    assert first.wait("adopt", 10).exit_codes == (-15, -15)  # its own children agree
+
+
+def test_a_command_that_does_not_exist_fails_with_127(tmp_path: Path) -> None:
+    executor = LocalExecutor(tmp_path / "runs")
+    launch = Launch("nope", ("/nonexistent/train",), TWO_RANKS[:1], tmp_path / "c")
+    ended = executor.wait(executor.submit(launch).key, 30)
+    assert (ended.state, ended.exit_codes) == (RunState.FAILED, (127,))
+    assert "cannot start" in executor.logs("nope", 0).read_text()

@@ -18,6 +18,10 @@ from kizuna.api.limits import BodyLimit
 from kizuna.api.routes import audit, jobs, nodes, organizations, projects, tokens
 from kizuna.audit.checkpoint import SigningKey
 from kizuna.config import Settings
+from kizuna.execution.backend import Backend
+from kizuna.execution.local import LocalExecutor
+from kizuna.live.loop import Loop
+from kizuna.live.runner import Runner, leadership_for
 from kizuna.services import audit_log
 from kizuna.services.audit_log import LogState
 from kizuna.store.engine import make_engine, session_factory, writing
@@ -49,10 +53,21 @@ def wire(settings: Settings, clock: Callable[[], datetime] = system_clock) -> Wi
 
 
 def create_app(
-    settings: Settings, clock: Callable[[], datetime] = system_clock, background: bool = True
+    settings: Settings,
+    clock: Callable[[], datetime] = system_clock,
+    background: bool = True,
+    backend: Backend | None = None,
 ) -> FastAPI:
-    """The service. `background`: run the audit checkpointer thread (off in some tests)."""
+    """The service. `background`: run the audit checkpointer thread and, unless
+    `settings.loop` is off, the scheduling loop with `backend` (default: the local
+    executor in `settings.runs_dir`); both off in some tests."""
     wired = wire(settings, clock)
+    if background and settings.loop:
+        executor = backend or LocalExecutor(settings.runs_dir)
+        loop = Loop(wired.sessions, executor, settings.home, clock, settings.policy)
+        wired.runner = Runner(
+            loop, leadership_for(wired.engine, settings.home), settings.loop_every
+        )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -60,8 +75,12 @@ def create_app(
         worker = threading.Thread(target=_checkpointer, args=(wired, stop), daemon=True)
         if background:
             worker.start()
+        if wired.runner is not None:
+            wired.runner.start()
         yield
         stop.set()
+        if wired.runner is not None:
+            wired.runner.stop()
         if background:
             worker.join(timeout=10)
         wired.engine.dispose()

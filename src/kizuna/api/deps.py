@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from kizuna.api.problems import MEDIA_TYPE, problem, problem_for
 from kizuna.config import Settings
 from kizuna.kernel.errors import KizunaError
+from kizuna.live.runner import Runner
 from kizuna.services import tokens
 from kizuna.services.audit_log import LogState
 from kizuna.services.context import Context
@@ -62,6 +63,13 @@ class Wiring:
     log: LogState
     clock: Callable[[], datetime] = field(default=system_clock)
     shapes: ShapeCache = field(default_factory=ShapeCache)
+    runner: Runner | None = None
+    """The scheduling loop, when this service runs one (ADR 0022)."""
+
+    def changed(self) -> None:
+        """A write went through: let the loop look at once."""
+        if self.runner is not None:
+            self.runner.wake()
 
 
 def wiring(request: Request) -> Wiring:
@@ -150,6 +158,7 @@ class Writer(Reader):
                 body = b"" if result is None else result.model_dump_json().encode()
                 status = 204 if result is None else status
                 self._keep(session, status, JSON, body)
+            self.wired.changed()
         except IntegrityError:
             replay = self._replay()
             if replay is not None:

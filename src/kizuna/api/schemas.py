@@ -226,6 +226,32 @@ class JobCreate(Body):
     gpus_per_node: Annotated[int, Field(ge=1, le=1024), WHOLE] | None = None
     priority: Annotated[str, Field(pattern="^(low|normal|high)$", strict=True)] = "normal"
     one_domain: StrictBool = False
+    signal: Annotated[
+        str,
+        Field(
+            pattern="^(TERM|INT|USR1|USR2|HUP)$",
+            strict=True,
+            description="The checkpoint signal sent before a stop (sbatch --signal)",
+        ),
+    ] = "TERM"
+    grace: Annotated[
+        int,
+        Field(ge=0, le=3600, description="Seconds between the checkpoint signal and the kill"),
+        WHOLE,
+    ] = 30
+    workdir: (
+        Annotated[
+            str,
+            Field(
+                min_length=1,
+                max_length=4096,
+                pattern=r"^/[^\x00]*$",
+                strict=True,
+                description="Absolute folder the command runs in (sbatch --chdir)",
+            ),
+        ]
+        | None
+    ) = None
 
 
 class ReasonPublic(BaseModel):
@@ -247,6 +273,10 @@ class JobPublic(Public):
     walltime: int
     priority: str
     one_domain: bool
+    signal: str
+    grace: int
+    workdir: str | None
+    segments: int = Field(description="Runs started so far (a preempted job runs again)")
     state: str
     submitted_at: datetime
     started_at: datetime | None

@@ -1,16 +1,22 @@
 """The backend protocol (ADR 0021): what the live loop asks of whatever runs jobs.
 
 B1. `submit(launch)` starts a gang; `launch.key` is the caller's idempotency key (job id and
-    run segment): submitting a key again returns the run it started, never a second one.
-B2. `status(key)` says whether the gang runs or how it ended, with each rank's exit code.
-B3. `cancel(key, grace)` sends every rank the checkpoint signal (SIGTERM, as Slurm's
-    `--signal`), waits `grace` seconds, then kills what is left.
+    run segment): submitting a key again returns the run it started, never a second one,
+    also after the service restarted (B6).
+B2. `status(key)` says whether the gang runs or how it ended, with each rank's exit code and
+    the instants it started and ended.
+B3. `cancel(key, grace, signal)` sends every rank the checkpoint signal (SIGTERM unless the job
+    asks for another, as Slurm's `--signal`) and returns at once; ranks still there `grace`
+    seconds later are killed (SIGKILL) at the next `status` or `cancel`.
 B4. `logs(key, rank)` names the file a rank writes its stdout and stderr to.
-B5. One rank failing fails the gang: the others are stopped (torchrun's rule).
+B5. One rank failing fails the gang: the others get the checkpoint signal, then are killed.
+B6. A run the backend cannot account for (half started when the service died, or its node
+    is gone) is `LOST`; a run it knows of but never started raises `KeyError` on `status`.
 """
 
 from __future__ import annotations
 
+import signal as signals
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -34,6 +40,8 @@ class Launch:
     checkpoint_dir: Path
     """Stable across a job's runs: the job checkpoints here and resumes from here."""
     env: Mapping[str, str] = field(default_factory=dict)
+    workdir: Path | None = None
+    """Where the command runs; None: the backend's own folder for the run."""
 
 
 class RunState(StrEnum):
@@ -41,7 +49,9 @@ class RunState(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     STOPPED = "stopped"
-    """Ended by `cancel` (a preemption or a cancellation)."""
+    """Ended by `cancel` (a preemption, a cancellation or the walltime)."""
+    LOST = "lost"
+    """The backend cannot account for the run (B6)."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +60,20 @@ class RunStatus:
     state: RunState
     exit_codes: tuple[int | None, ...]
     """Per rank; None while it runs. A negative code is the signal that ended it."""
+    started_at: float | None = None
+    """Seconds since the epoch when the gang was started."""
+    ended_at: float | None = None
+    """When its last rank ended; None while any runs."""
+
+
+SIGNALS: Mapping[str, signals.Signals] = {
+    "TERM": signals.SIGTERM,
+    "INT": signals.SIGINT,
+    "USR1": signals.SIGUSR1,
+    "USR2": signals.SIGUSR2,
+    "HUP": signals.SIGHUP,
+}
+"""The checkpoint signals a job may ask for, by Slurm's names."""
 
 
 class Backend(Protocol):
@@ -57,6 +81,6 @@ class Backend(Protocol):
 
     def status(self, key: str) -> RunStatus: ...
 
-    def cancel(self, key: str, grace: float) -> None: ...
+    def cancel(self, key: str, grace: float, signal: str = "TERM") -> None: ...
 
     def logs(self, key: str, rank: int) -> Path: ...

@@ -6,31 +6,50 @@ node; here 127.0.0.1), MASTER_PORT (free on loopback), CUDA_VISIBLE_DEVICES (the
 scheduler gave it; on a machine without GPUs these are virtual slots, and a job on the CPU
 ignores them), and KIZUNA_CHECKPOINT_DIR. Each rank writes stdout and stderr to
 `<root>/<key>/rank-<n>.log`.
+
+Everything the executor knows of a run is also on disk in `<root>/<key>/`: `launch.json`
+(written before any rank starts, so a key is never started twice), `rank-<n>.pid` and
+`rank-<n>.exit` (written by the wrapper each rank runs in, rank.py), `cancel.json`. A new
+executor on the same folder, after the service was killed, adopts its runs from these files
+(B6): it signals their process groups and reads how they ended.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
-import signal
+import signal as signals
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kizuna.execution.backend import Launch, RunState, RunStatus
+from kizuna.execution.backend import SIGNALS, Launch, RunState, RunStatus
 
-KILL_POLL = 0.05
+POLL = 0.05
+FAILED_GANG_GRACE = 2.0
+"""B5: seconds the other ranks of a failed gang get between the checkpoint signal and the kill."""
+WRAPPER = str(Path(__file__).with_name("rank.py"))
+LOST = object()
+"""A rank the executor cannot account for: it never recorded its process (B6)."""
 
 
 @dataclass
 class _Run:
-    launch: Launch
-    processes: list[subprocess.Popen[bytes]]
+    key: str
+    folder: Path
+    ranks: int
+    started_at: float
+    children: dict[int, subprocess.Popen[bytes]] = field(default_factory=dict)
+    """The ranks this executor started itself (adopted runs have none)."""
     cancelled: bool = False
+    kill_at: float | None = None
+    ended_at: float | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -43,20 +62,81 @@ class LocalExecutor:
         self._lock = threading.Lock()
 
     def submit(self, launch: Launch) -> RunStatus:
-        """B1."""
+        """B1: a key already started (by this executor or, per its files, an earlier one on
+        the same folder) is never started again."""
         with self._lock:
             if launch.key not in self._runs:
-                self._runs[launch.key] = _Run(launch, self._start(launch))
+                adopted = self._adopt(launch.key)
+                self._runs[launch.key] = adopted or self._start(launch)
         return self.status(launch.key)
 
-    def _start(self, launch: Launch) -> list[subprocess.Popen[bytes]]:
+    def status(self, key: str) -> RunStatus:
+        """B2, with B5 (a failed rank stops the gang) and B3's kill once the grace is over."""
+        run = self._run(key)
+        with run.lock:
+            now = time.time()
+            codes = [self._code(run, index) for index in range(run.ranks)]
+            lost = any(c is LOST for c in codes)
+            running = [i for i, c in enumerate(codes) if c is None]
+            failed = any(isinstance(c, int) and c != 0 for c in codes)
+            if running and (lost or failed) and run.kill_at is None and not run.cancelled:
+                self._signal(run, running, signals.SIGTERM)  # B5
+                run.kill_at = now + (0.0 if lost else FAILED_GANG_GRACE)
+            if running and run.kill_at is not None and now >= run.kill_at:
+                self._signal(run, running, signals.SIGKILL)
+            if not running and run.ended_at is None:
+                run.ended_at = max((self._ended(run, i) for i in range(run.ranks)), default=now)
+            exit_codes = tuple(c if isinstance(c, int) else None for c in codes)
+            state = _state(codes, run.cancelled, lost)
+            return RunStatus(
+                key,
+                state,
+                exit_codes,
+                run.started_at,
+                run.ended_at if state is not RunState.RUNNING else None,
+            )
+
+    def cancel(self, key: str, grace: float, signal: str = "TERM") -> None:
+        """B3: the checkpoint signal now; the kill `grace` seconds later (at a later
+        `status`), or at once when `grace` is 0. Never blocks."""
+        run = self._run(key)
+        with run.lock:
+            now = time.time()
+            kill_at = now + max(0.0, grace)
+            if not run.cancelled or run.kill_at is None or kill_at < run.kill_at:
+                run.kill_at = kill_at
+            run.cancelled = True
+            _write(run.folder / "cancel.json", json.dumps({"kill_at": run.kill_at}))
+            running = [i for i in range(run.ranks) if self._code(run, i) is None]
+            self._signal(run, running, SIGNALS[signal])
+            if grace <= 0:
+                self._signal(run, running, signals.SIGKILL)
+
+    def logs(self, key: str, rank: int) -> Path:
+        """B4."""
+        return self.root / key / f"rank-{rank}.log"
+
+    def wait(self, key: str, timeout: float) -> RunStatus:
+        """Blocks until the gang ended or `timeout` seconds passed (tests and tools)."""
+        deadline = time.monotonic() + timeout
+        while (found := self.status(key)).state is RunState.RUNNING:
+            if time.monotonic() > deadline:
+                return found
+            time.sleep(POLL)
+        return found
+
+    # -- starting and adopting --------------------------------------------------------------
+
+    def _start(self, launch: Launch) -> _Run:
         folder = self.root / launch.key
         folder.mkdir(parents=True, exist_ok=True)
         launch.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        started = time.time()
+        _write(folder / "launch.json", json.dumps({"ranks": len(launch.ranks), "started": started}))
+        run = _Run(launch.key, folder, len(launch.ranks), started)
         port = free_port(self.master_addr)
         per_node = Counter(rank.node for rank in launch.ranks)
         seen: Counter[str] = Counter()
-        processes = []
         for index, rank in enumerate(launch.ranks):
             env = {
                 **os.environ,
@@ -71,79 +151,131 @@ class LocalExecutor:
                 "KIZUNA_CHECKPOINT_DIR": str(launch.checkpoint_dir),
             }
             seen[rank.node] += 1
+            command = [sys.executable, "-I", WRAPPER, str(folder), str(index), "--"]
             with open(self.logs(launch.key, index), "ab") as log:
-                processes.append(
-                    subprocess.Popen(
-                        launch.command,
-                        env=env,
-                        stdout=log,
-                        stderr=subprocess.STDOUT,
-                        stdin=subprocess.DEVNULL,
-                        start_new_session=True,
-                    )
+                run.children[index] = subprocess.Popen(
+                    [*command, *launch.command],
+                    env=env,
+                    cwd=launch.workdir or folder,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,
                 )
-        return processes
+        return run
 
-    def status(self, key: str) -> RunStatus:
-        """B2, and B5: a rank that failed stops the others."""
-        run = self._run(key)
-        codes = tuple(p.poll() for p in run.processes)
-        if not run.cancelled and any(c not in (None, 0) for c in codes) and None in codes:
-            self._stop(run, grace=0.0)
-            codes = tuple(p.wait() for p in run.processes)
-        return RunStatus(key, _state(codes, run.cancelled), codes)
-
-    def cancel(self, key: str, grace: float) -> None:
-        """B3."""
-        run = self._run(key)
-        run.cancelled = True
-        self._stop(run, grace)
-
-    def logs(self, key: str, rank: int) -> Path:
-        """B4."""
-        return self.root / key / f"rank-{rank}.log"
-
-    def wait(self, key: str, timeout: float) -> RunStatus:
-        """Blocks until the gang ended or `timeout` seconds passed (tests and tools)."""
-        deadline = time.monotonic() + timeout
-        while (found := self.status(key)).state is RunState.RUNNING:
-            if time.monotonic() > deadline:
-                return found
-            time.sleep(KILL_POLL)
-        return found
+    def _adopt(self, key: str) -> _Run | None:
+        """B6: a run an earlier executor started on this folder, from its files."""
+        folder = self.root / key
+        try:
+            launch = json.loads((folder / "launch.json").read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+        run = _Run(key, folder, int(launch["ranks"]), float(launch["started"]))
+        with contextlib.suppress(FileNotFoundError, ValueError):
+            run.kill_at = float(json.loads((folder / "cancel.json").read_text())["kill_at"])
+            run.cancelled = True
+        return run
 
     def _run(self, key: str) -> _Run:
         with self._lock:
             found = self._runs.get(key)
+            if found is None:
+                found = self._adopt(key)
+                if found is not None:
+                    self._runs[key] = found
         if found is None:
             raise KeyError(f"no run {key!r} on this executor")
         return found
 
+    # -- ranks ------------------------------------------------------------------------------
+
+    def _code(self, run: _Run, index: int) -> int | object | None:
+        """A rank's exit code; None while it runs; LOST if it left no trace."""
+        child = run.children.get(index)
+        if child is not None:
+            code = child.poll()  # reaps it
+            if code is None:
+                return None
+            recorded = _read_exit(run.folder, index)
+            return code if recorded is None else recorded[0]
+        recorded = _read_exit(run.folder, index)
+        if recorded is not None:
+            return recorded[0]
+        pid = self._pid(run, index)
+        if pid is None:
+            return LOST
+        if _alive(pid, run.folder):
+            return None
+        # ended without recording: killed with its group (SIGKILL), unless it wrote late
+        recorded = _read_exit(run.folder, index)
+        return -signals.SIGKILL if recorded is None else recorded[0]
+
     @staticmethod
-    def _stop(run: _Run, grace: float) -> None:
-        with run.lock:
-            _signal(run.processes, signal.SIGTERM)
-            deadline = time.monotonic() + grace
-            while any(p.poll() is None for p in run.processes) and time.monotonic() < deadline:
-                time.sleep(KILL_POLL)
-            _signal(run.processes, signal.SIGKILL)
-            for process in run.processes:
-                process.wait()
+    def _pid(run: _Run, index: int) -> int | None:
+        child = run.children.get(index)
+        if child is not None:
+            return child.pid
+        try:
+            return int((run.folder / f"rank-{index}.pid").read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def _ended(self, run: _Run, index: int) -> float:
+        recorded = _read_exit(run.folder, index)
+        return recorded[1] if recorded is not None else time.time()
+
+    def _signal(self, run: _Run, ranks: list[int], sig: signals.Signals) -> None:
+        for index in ranks:
+            pid = self._pid(run, index)
+            if pid is not None:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(pid, sig)  # the rank and whatever it started
 
 
-def _state(codes: tuple[int | None, ...], cancelled: bool) -> RunState:
+def _state(codes: list[int | object | None], cancelled: bool, lost: bool) -> RunState:
     if None in codes:
         return RunState.RUNNING
+    if lost:
+        return RunState.LOST
     if cancelled:
         return RunState.STOPPED
     return RunState.SUCCEEDED if all(c == 0 for c in codes) else RunState.FAILED
 
 
-def _signal(processes: list[subprocess.Popen[bytes]], sig: signal.Signals) -> None:
-    for process in processes:
-        if process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, sig)  # the rank and whatever it started
+def _read_exit(folder: Path, index: int) -> tuple[int, float] | None:
+    try:
+        found = json.loads((folder / f"rank-{index}.exit").read_text())
+        return int(found["code"]), float(found["ended"])
+    except (FileNotFoundError, ValueError, KeyError):
+        return None
+
+
+def _alive(pid: int, folder: Path) -> bool:
+    """Is the wrapper `pid` of a rank in `folder` still there (not a zombie, not a reused
+    pid)?"""
+    proc = Path("/proc") / str(pid)
+    try:
+        if proc.exists():
+            stat = (proc / "stat").read_text()
+            if stat.rsplit(")", 1)[1].split()[0] == "Z":
+                return False
+            return str(folder) in (proc / "cmdline").read_bytes().decode(errors="replace")
+        os.kill(pid, 0)
+    except (ProcessLookupError, FileNotFoundError, IndexError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _write(path: Path, data: str) -> None:
+    temporary = path.with_name(path.name + ".tmp")
+    with open(temporary, "w") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(temporary, path)
 
 
 def free_port(address: str = "127.0.0.1") -> int:

@@ -4,9 +4,12 @@ J1. A submission is checked by the scheduling core's own rules (`validate_job`) 
     cluster's nodes, and against the project's awards (one of its GPU type must be active now
     or later): a job that can never run is refused at once, with every reason.
 J2. Every change of a job's state is an event on its timeline, written with the change.
-J3. `why` runs the scheduling core on the store's picture of the queue (dry run, nothing is
-    written) and returns the job's reason; job ids of other organizations in a reason are
-    replaced by words, so a reason leaks nothing (R1).
+J3. `why` gives the reason the live loop stored at its last cycle (ADR 0022); before the loop
+    has looked at a new job, a dry run of the scheduling core on the store's picture of the
+    queue (nothing is written). Job ids of other organizations in a reason are replaced by
+    words, so a reason leaks nothing (R1).
+J4. Cancelling a pending job ends it at once; a job with an open run is stopped by the live
+    loop with its checkpoint signal and grace period, and is cancelled when the run ends.
 """
 
 from __future__ import annotations
@@ -18,10 +21,11 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from kizuna.execution.backend import SIGNALS
 from kizuna.kernel.ids import GpuType, JobId, ProjectId
 from kizuna.kernel.units import Instant, Seconds
 from kizuna.scheduling import make_policy, run_cycle
-from kizuna.scheduling.decisions import Reason
+from kizuna.scheduling.decisions import Reason, ReasonCode
 from kizuna.scheduling.model import PRIORITY_CLASSES, Snapshot
 from kizuna.scheduling.model import Job as CoreJob
 from kizuna.scheduling.model import Project as CoreProject
@@ -34,12 +38,13 @@ from kizuna.services.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from kizuna.services.kinds import FINAL, JobState
 from kizuna.services.pages import Page, page, visible_only
 from kizuna.services.principal import Principal
-from kizuna.store.tables import Job, JobEvent, Organization, Project
+from kizuna.store.tables import Job, JobEvent, Organization, Project, Run
 
 MAX_WALLTIME = 366 * 86_400
 MAX_GPUS = 1_000_000
 MAX_COMMAND_ARGS = 1024
 MAX_ARG = 8192
+MAX_GRACE = 3600
 POLICY = "fair-share"
 
 
@@ -54,6 +59,9 @@ class Submission:
     gpus_per_node: int | None = None
     priority: str = "normal"
     one_domain: bool = False
+    signal: str = "TERM"
+    grace: int = 30
+    workdir: str | None = None
 
 
 def submit(ctx: Context, request: Submission) -> Job:
@@ -73,6 +81,11 @@ def submit(ctx: Context, request: Submission) -> Job:
         walltime=request.walltime,
         priority=request.priority,
         one_domain=request.one_domain,
+        signal=request.signal,
+        grace=request.grace,
+        workdir=request.workdir,
+        segments=0,
+        reason_start=None,
         state=JobState.PENDING.value,
         reason_code=None,
         reason_message=None,
@@ -117,6 +130,12 @@ def _request_problems(request: Submission) -> list[str]:
         problems.append(f"GPUs must be between 1 and {MAX_GPUS:,} (got {request.gpus})")
     if not 1 <= request.walltime <= MAX_WALLTIME:
         problems.append(f"walltime must be between 1 s and 366 days (got {request.walltime} s)")
+    if request.signal not in SIGNALS:
+        problems.append(f"unknown signal {request.signal!r}; known: {', '.join(SIGNALS)}")
+    if not 0 <= request.grace <= MAX_GRACE:
+        problems.append(f"grace must be between 0 and {MAX_GRACE} s (got {request.grace})")
+    if request.workdir is not None and not request.workdir.startswith("/"):
+        problems.append(f"workdir must be an absolute path (got {request.workdir!r})")
     if request.priority not in PRIORITY_CLASSES:
         known = ", ".join(PRIORITY_CLASSES)
         problems.append(f"unknown priority class {request.priority!r}; known: {known}")
@@ -133,6 +152,7 @@ def _core_job(request: Submission | Job, project_id: str, job_id: int, at: datet
         submit_time=Instant(at.timestamp()),
         gpus_per_node=request.gpus_per_node,
         priority=PRIORITY_CLASSES.get(request.priority, PRIORITY_CLASSES["normal"]),
+        grace=Seconds(float(request.grace)),
         one_domain=request.one_domain,
     )
 
@@ -200,19 +220,37 @@ def cancel(ctx: Context, job_id: int) -> Job:
     if JobState(job.state) in FINAL:
         raise Conflict(f"job {job.id} has already ended ({job.state})")
     before = row_state(job)
-    job.state, job.ended_at = JobState.CANCELLED.value, ctx.now
-    job.reason_code = job.reason_message = None
-    _event(ctx, job, "cancelled", f"cancelled by {ctx.principal.email}")
+    run = ctx.session.scalar(select(Run).where(Run.job_id == job.id, Run.ended_at.is_(None)))
+    if run is not None:  # J4: the loop stops it with its checkpoint signal
+        if run.stop_kind == "cancelled":
+            raise Conflict(f"job {job.id} is already being cancelled")
+        run.stop_kind = "cancelled"
+        run.stop_signalled_at = None  # a preemption's signal already sent is sent again: harmless
+        _event(ctx, job, "cancelling", f"cancel requested by {ctx.principal.email}")
+    else:
+        job.state, job.ended_at = JobState.CANCELLED.value, ctx.now
+        job.reason_code = job.reason_message = None
+        job.reason_start = None
+        _event(ctx, job, "cancelled", f"cancelled by {ctx.principal.email}")
     audit_log.record(ctx, "job.cancel", job, before=before, object_id=str(job.id))
     return job
 
 
 def why(session: Session, principal: Principal, job_id: int, now: datetime) -> Reason | None:
-    """J3: the job's reason to wait, from a dry run of the scheduling core; None when the job
-    would start at the next cycle or is not pending."""
+    """J3: the job's reason to wait, as the live loop stored it, or from a dry run of the
+    scheduling core before the loop saw the job; None when the job is not waiting."""
     job = get(session, principal, job_id)
     if job.state != JobState.PENDING:
         return None
+    if job.reason_code is not None:
+        stored = Reason(
+            ReasonCode(job.reason_code),
+            job.reason_message or "",
+            None if job.reason_start is None else Instant(job.reason_start.timestamp()),
+        )
+        pending_ids = _mentioned_jobs(session, stored.message)
+        names = _project_names(session, principal, set(PROJECT_REF.findall(stored.message)))
+        return _redacted(stored, principal, pending_ids, names)
     pending = list(session.scalars(select(Job).where(Job.state == JobState.PENDING.value)))
     snapshot = Snapshot(
         nodes=node_service.core_nodes(session),
@@ -226,6 +264,15 @@ def why(session: Session, principal: Principal, job_id: int, now: datetime) -> R
     owners = {str(j.id): j.organization_id for j in pending}
     names = _project_names(session, principal, {j.project_id for j in pending})
     return _redacted(reason, principal, owners, names)
+
+
+def _mentioned_jobs(session: Session, message: str) -> dict[str, str]:
+    """The organizations of the jobs a reason names."""
+    ids = {int(m) for m in JOB_REF.findall(message) if len(m) < 10}
+    if not ids:
+        return {}
+    rows = session.execute(select(Job.id, Job.organization_id).where(Job.id.in_(ids)))
+    return {str(job): org for job, org in rows}
 
 
 def _core_projects(

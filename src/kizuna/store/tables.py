@@ -35,6 +35,7 @@ class Base(DeclarativeBase):
         datetime: UtcDateTime(),
         dict[str, Any]: JSON(),
         list[str]: JSON(),
+        list[Any]: JSON(),
     }
 
 
@@ -144,6 +145,65 @@ class Job(Base):
     started_at: Mapped[datetime | None]
     ended_at: Mapped[datetime | None]
     exit_code: Mapped[int | None] = mapped_column(Integer)
+    signal: Mapped[str] = mapped_column(String(10), default="TERM")
+    """The checkpoint signal sent before a stop (Slurm's `--signal`)."""
+    grace: Mapped[int] = mapped_column(Integer, default=30)
+    """Seconds between the checkpoint signal and the kill."""
+    workdir: Mapped[str | None] = mapped_column(String(4096))
+    """Where the command runs (sbatch's `--chdir`; the CLI sends the submitter's folder)."""
+    segments: Mapped[int] = mapped_column(Integer, default=0)
+    """Runs started so far; the next run is segment `segments + 1`."""
+    reason_start: Mapped[datetime | None]
+    """The scheduler's estimate of the earliest start, with the stored reason."""
+
+
+class Run(Base):
+    """One run segment of a job: admitted with a hold on one award, ended with one usage
+    record (ADR 0022, 0023). Open while `ended_at` is null."""
+
+    __tablename__ = "runs"
+    __table_args__ = (UniqueConstraint("job_id", "segment"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"), index=True)
+    segment: Mapped[int] = mapped_column(Integer)
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"))
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"))
+    award_id: Mapped[str] = mapped_column(ForeignKey("awards.id"), index=True)
+    gpu_type: Mapped[str] = mapped_column(String(40))
+    gpus: Mapped[int] = mapped_column(Integer)
+    allocation: Mapped[dict[str, Any]] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(20), index=True)
+    hold_ms: Mapped[int] = mapped_column(BigInteger)
+    """GPU-milliseconds reserved on the award until the run ends (GPUs x walltime)."""
+    admitted_at: Mapped[datetime]
+    started_at: Mapped[datetime | None]
+    stop_kind: Mapped[str | None] = mapped_column(String(20))
+    stop_signalled_at: Mapped[datetime | None]
+    stop_deadline: Mapped[datetime | None]
+    for_job: Mapped[int | None] = mapped_column(Integer)
+    ended_at: Mapped[datetime | None]
+    outcome: Mapped[str | None] = mapped_column(String(20))
+    exit_codes: Mapped[list[Any] | None] = mapped_column(JSON)
+
+
+class UsageRecord(Base):
+    """What one run segment used, charged once against its award (ADR 0023): the ledger's
+    only source; every balance is derived from these rows and the open runs' holds."""
+
+    __tablename__ = "usage_records"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), unique=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"), index=True)
+    segment: Mapped[int] = mapped_column(Integer)
+    award_id: Mapped[str] = mapped_column(ForeignKey("awards.id"), index=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), index=True)
+    organization_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"), index=True)
+    gpu_type: Mapped[str] = mapped_column(String(40))
+    gpus: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime]
+    ended_at: Mapped[datetime] = mapped_column(index=True)
+    gpu_ms: Mapped[int] = mapped_column(BigInteger)
+    """GPU-milliseconds charged: GPUs x the run's length, at most its hold."""
 
 
 class JobEvent(Base):

@@ -1,0 +1,1 @@
+"""The metering ledger's rules, pure (ADR 0023): holds, charges, balances, burn rates."""

@@ -1,0 +1,1 @@
+"""The live loop: store -> snapshot -> the scheduling core -> backend -> store (ADR 0022)."""
