@@ -89,7 +89,7 @@ def missing_refs() -> dict[str, str]:
     return {
         "org": "nowhere",
         "org_id": new_id("organization", now),
-        "project": "nowhere/signal",
+        "project": "nowhere/lantern",
         "project_id": new_id("project", now),
         "project_name": "nothing",
         "award": new_id("award", now),
@@ -173,7 +173,7 @@ class World:
 def world(service: Service) -> World:
     for node in NODES:
         service.node(node)
-    b = tenant(service, "beacon", "signal", gpus=8)  # B's job is job 1, and waits: 0 free
+    b = tenant(service, "beacon", "lantern", gpus=8)  # B's job is job 1, and waits: 0 free
     a = tenant(service, "anvil", "forge", gpus=16)  # starts at the next cycle
     waiting = submit(service, a.ref, 8, a.admin)  # waits behind B's job 1
     return World(service, a, b, waiting)
@@ -329,6 +329,8 @@ FOREIGN: list[Probe] = [
     Probe("GET", "/jobs/{job}", "/jobs/{job}", "no job {job}"),
     Probe("GET", "/jobs/{job}/reason", "/jobs/{job}/reason", "no job {job}"),
     Probe("POST", "/jobs/{job}/cancel", "/jobs/{job}/cancel", "no job {job}"),
+    Probe("GET", "/jobs/{job}/runs", "/jobs/{job}/runs", "no job {job}"),
+    Probe("GET", "/jobs/{job}/logs", "/jobs/{job}/logs", "no job {job}"),
     Probe("GET", "/tokens/{token}", "/tokens/{token}", "no token {token}"),
     Probe("POST", "/tokens/{token}/revoke", "/tokens/{token}/revoke", "no token {token}"),
     # objects named in a body
@@ -371,6 +373,12 @@ FILTERS: list[Probe] = [
     Probe("GET", "/jobs", "/jobs", query={"project": "{project_id}"}),
     Probe("GET", "/jobs", "/jobs", query={"submitted_by": "{person}"}),
     Probe("GET", "/tokens", "/tokens", query={"person_id": "{person}"}),
+    Probe("GET", "/balances", "/balances", query={"organization": "{org}"}),
+    Probe("GET", "/balances", "/balances", query={"project": "{project}"}),
+    Probe("GET", "/usage", "/usage", query={"organization": "{org}"}),
+    Probe("GET", "/usage", "/usage", query={"project": "{project_id}"}),
+    Probe("GET", "/history/jobs", "/history/jobs", query={"organization": "{org}"}),
+    Probe("GET", "/history/jobs", "/history/jobs", query={"project": "{project}"}),
 ]
 
 # Lists every signed-in person may call: (path, what each item must belong to)
@@ -382,6 +390,7 @@ LISTS: dict[str, str] = {
     "/tokens": "person_id",
     "/organizations/{own_org}/members": "organization_id",
     "/nodes": "",  # R4: node facts are not tenant data
+    "/balances": "organization_id",
 }
 LIST_ROUTES = {("GET", p.replace("{own_org}", "{org}")) for p in LISTS}
 
@@ -397,6 +406,7 @@ SHARED_READS: dict[tuple[str, str], int] = {
     ("GET", "/audit/proofs/inclusion"): 200,
     ("GET", "/audit/proofs/consistency"): 200,
     ("GET", "/audit/entries"): 403,  # every organization's changes: platform roles only
+    ("GET", "/usage"): 200,  # no run has ended in this world: the report must not name B
 }
 
 # Changes to the cluster and the program, refused to everyone but platform roles.
@@ -531,13 +541,14 @@ def check_lists_and_shared_reads(world: World, role: str) -> None:
         "/tokens": who.token_id,
         "/organizations/{own_org}/members": who.id,
         "/nodes": NODES[0],
+        "/balances": a.award,
     }
     for path, owner in LISTS.items():
         got = world.service.call("GET", path.format(own_org=a.name), who.token)
         where = f"GET {path} as {role}: {got.text}"
         assert got.status_code == 200, where
         items = got.json()["items"]
-        keys = {"id", "name", "person_id"}
+        keys = {"id", "name", "person_id", "award_id"}
         assert any(mine[path] in {i.get(k) for k in keys} for i in items), where
         if owner:
             expected = who.id if owner == "person_id" else a.id

@@ -92,14 +92,15 @@ class Loop:
 
     def _observe(self, report: TickReport) -> None:
         with reading(self.sessions) as session:
-            started = list(
-                session.execute(
+            started = [
+                (run, job)
+                for run, job in session.execute(
                     select(Run, Job)
                     .join(Job, Job.id == Run.job_id)
                     .where(Run.ended_at.is_(None), Run.state != "admitted")
                     .order_by(Run.id)
-                ).tuples()
-            )
+                )
+            ]
         if not started:
             return
         now = self.clock()
@@ -201,7 +202,7 @@ class Loop:
             if locking:
                 pending_q, open_q = pending_q.with_for_update(), open_q.with_for_update()
             pending = list(session.scalars(pending_q))
-            open_runs = list(session.execute(open_q.order_by(Run.id)).tuples())
+            open_runs = [(run, job) for run, job in session.execute(open_q.order_by(Run.id))]
             self._seen, self._wanted = (
                 (len(pending), max((j.id for j in pending), default=0)),
                 False,
@@ -256,14 +257,15 @@ class Loop:
 
     def _launch(self, report: TickReport) -> None:
         with reading(self.sessions) as session:
-            waiting = list(
-                session.execute(
+            waiting = [
+                (run, job)
+                for run, job in session.execute(
                     select(Run, Job)
                     .join(Job, Job.id == Run.job_id)
                     .where(Run.ended_at.is_(None), Run.state == "admitted")
                     .order_by(Run.id)
-                ).tuples()
-            )
+                )
+            ]
         for run, job in waiting:
             key = run_key(job.id, run.segment)
             if run.stop_kind is not None:  # cancelled before it started: nothing ran

@@ -5,7 +5,7 @@ P1. Nodes as stored; running jobs are the open runs (admitted, running or stoppi
     gave it; a run asked to stop holds its GPUs until its stop deadline, kept for the job it
     was preempted for.
 P2. Pending jobs in submit order, their LAS `attained` service from their earlier runs.
-P3. Every project with a pending or open run: quotas from its active awards, fair-share
+P3. Every project with an active award, a pending job or an open run: quotas from its active awards, fair-share
     shares = its awards' nominal GPUs (at least 1), fair-share usage = GPU-seconds of its
     usage records plus what its open runs have used so far (not decayed: `as_of` is now),
     budgets from the ledger; all projects form one cohort, `program`, as in the simulator.
@@ -87,6 +87,11 @@ class Picture:
             )
         core_pending = tuple(self.core_job(j, attained.get(j.id, 0.0)) for j in pending)
         projects = {j.project_id for j in pending} | {r.project_id for r, _ in open_runs}
+        projects |= set(  # the whole cohort: idle quota of projects without jobs is lent
+            session.scalars(
+                select(Award.project_id).where(Award.starts_at <= now, Award.ends_at > now)
+            )
+        )
         return Snapshot(
             nodes=node_service.core_nodes(session),
             running=tuple(running),

@@ -36,6 +36,8 @@ from kizuna.services.principal import Principal
 from kizuna.store.tables import Award, Job, Organization, Project, Run, UsageRecord
 
 BURN_WINDOW = timedelta(days=7)
+LATEST = datetime.max.replace(tzinfo=UTC).timestamp()
+"""A runs-out instant past this is no date (a big award burning slowly): reported as None."""
 
 
 def _active(statement: Any, at: datetime) -> Any:
@@ -232,7 +234,7 @@ def balances(
                 names[a.project_id],
                 found[a.id],
                 rate,
-                None if end is None else datetime.fromtimestamp(end, UTC),
+                None if end is None or end >= LATEST else datetime.fromtimestamp(end, UTC),
             )
         )
     return out
