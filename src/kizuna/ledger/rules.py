@@ -73,10 +73,12 @@ def burn_rate(charges: Iterable[tuple[float, float, int]], now: float, window_s:
     spent = 0.0
     for start, end, gpu_ms in charges:
         length = end - start
-        inside = min(end, now) - max(start, since)
-        if inside <= 0:
+        if length <= 0:  # an instant: inside the closed window or not
+            spent += gpu_ms if since <= end <= now else 0
             continue
-        spent += gpu_ms if length <= 0 else gpu_ms * min(1.0, inside / length)
+        inside = min(end, now) - max(start, since)
+        if inside > 0:
+            spent += gpu_ms * min(1.0, inside / length)
     return spent / window_s
 
 
