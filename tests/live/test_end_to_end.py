@@ -160,3 +160,21 @@ def test_a_job_past_its_walltime_is_stopped_and_pays_at_most_its_walltime(
     [(_, record)] = runs_of(live, job)
     assert record is not None and record.gpu_ms <= 2 * 3 * 1000
     assert record.gpu_ms >= 2 * 1500  # it ran until about walltime - grace
+
+
+def test_a_run_on_a_node_that_goes_down_is_killed_and_its_job_requeued(live: Service) -> None:
+    world(live)
+    command = [sys.executable, "-c", "import time; time.sleep(60)"]
+    job = live.job("acme/urgent", 2, command=command, gpu_type="cpu", walltime=600)["id"]
+    wait_for(live, job, {"running"}, 30)
+    live.ok("PATCH", "/nodes/n0", json={"state": "down"})
+    waiting = wait_for(live, job, {"pending"}, 30)
+    assert [e["kind"] for e in waiting["events"]][-2:] == ["node-down", "requeued"]
+    assert waiting["reason"] is not None  # it waits for GPUs while the node is down
+    [(run, record)] = runs_of(live, job)
+    assert run.outcome == "node-down" and record is not None and record.gpu_ms > 0
+    live.ok("PATCH", "/nodes/n0", json={"state": "up"})
+    again = wait_for(live, job, {"running"}, 30)
+    assert again["segments"] == 2
+    live.ok("POST", f"/jobs/{job}/cancel")
+    assert wait_for(live, job, {"cancelled"}, 60)["state"] == "cancelled"

@@ -3,7 +3,8 @@
 T1. Observe: each started run's status from the backend. A run that ended is settled (one
     usage record, ledger L2) and its job moves on: succeeded or failed by its exit codes;
     after a stop, by why it was stopped: preempted -> requeued (pending again, its history
-    kept), cancelled, timed out; a run the backend lost -> requeued. A stop asked for
+    kept), cancelled, timed out; a run the backend lost, or one on a node that went down
+    (killed at once) -> requeued. A stop asked for
     (preemption, cancellation) or due (walltime less grace, as `sbatch --signal=SIG@grace`)
     sends the job's checkpoint signal once, the kill following at the deadline.
 T2. Cycle: in one write transaction, the store's snapshot (picture.py) goes through the
@@ -37,7 +38,7 @@ from kizuna.scheduling import Scheduler, make_policy
 from kizuna.services import ledger
 from kizuna.services.kinds import JobState
 from kizuna.store.engine import reading, writing
-from kizuna.store.tables import Job, JobEvent, Run
+from kizuna.store.tables import Job, JobEvent, Node, Run
 
 log = logging.getLogger("kizuna.loop")
 ACTOR = "kizuna:loop"
@@ -106,27 +107,13 @@ class Loop:
         now = self.clock()
         ended: list[tuple[int, RunStatus]] = []
         stops: list[tuple[int, str, datetime]] = []
+        down = self._down_nodes()
         for run, job in started:
-            key = run_key(job.id, run.segment)
-            try:
-                status = self.backend.status(key)
-            except KeyError:
-                status = RunStatus(key, RunState.LOST, ())
-            if status.state is not RunState.RUNNING:
-                ended.append((run.id, status))
-                continue
-            kind = run.stop_kind
-            if kind is None and _walltime_due(run, job, now):
-                kind = "timed-out"
-            if kind is not None and run.stop_signalled_at is None:
-                deadline = run.stop_deadline or stop_deadline(run, job, now)
-                if kind == "timed-out":
-                    deadline = _walltime_end(run, job)
-                grace = max(0.0, (deadline - now).total_seconds())
-                self.backend.cancel(key, grace, job.signal)
-                stops.append((run.id, kind, deadline))
-            elif run.stop_deadline is not None and now >= run.stop_deadline:
-                self.backend.cancel(key, 0.0, job.signal)  # the grace is over: kill
+            seen = self._watch(run, job, now, down)
+            if isinstance(seen, RunStatus):
+                ended.append((run.id, seen))
+            elif seen is not None:
+                stops.append((run.id, *seen))
         if not ended and not stops:
             return
         with writing(self.sessions) as session:
@@ -144,10 +131,42 @@ class Loop:
                 if kind == "timed-out":
                     message = f"walltime reached: {owner.signal} sent"
                     _event(session, owner, now, "timing-out", message)
+                elif kind == "node-down":
+                    _event(session, owner, now, "node-down", "a node of its run went down")
                 report.signalled += 1
             for run_id, status in ended:
                 if self._end(session, run_id, status, now):
                     report.ended += 1
+
+    def _watch(
+        self, run: Run, job: Job, now: datetime, down: set[str]
+    ) -> RunStatus | tuple[str, datetime] | None:
+        """One started run: its status if it ended; the stop kind and deadline if a stop
+        is due now (the signal is sent here); None otherwise."""
+        key = run_key(job.id, run.segment)
+        try:
+            status = self.backend.status(key)
+        except KeyError:
+            status = RunStatus(key, RunState.LOST, ())
+        if status.state is not RunState.RUNNING:
+            return status
+        kind = run.stop_kind
+        if kind is None and down & {str(n) for n in allocation_of(run.allocation).nodes}:
+            kind = "node-down"
+        if kind is None and _walltime_due(run, job, now):
+            kind = "timed-out"
+        if kind is not None and run.stop_signalled_at is None:
+            deadline = run.stop_deadline or stop_deadline(run, job, now)
+            if kind == "timed-out":
+                deadline = _walltime_end(run, job)
+            elif kind == "node-down":
+                deadline = now  # nothing to save it on: the GPUs are gone
+            grace = max(0.0, (deadline - now).total_seconds())
+            self.backend.cancel(key, grace, job.signal)
+            return kind, deadline
+        if run.stop_deadline is not None and now >= run.stop_deadline:
+            self.backend.cancel(key, 0.0, job.signal)  # the grace is over: kill
+        return None
 
     def _end(self, session: Session, run_id: int, status: RunStatus, now: datetime) -> bool:
         run = session.get(Run, run_id)
@@ -168,7 +187,9 @@ class Loop:
         codes = [c for c in status.exit_codes if c is not None]
         code = next((c for c in codes if c != 0), 0 if codes else None)
         if state is JobState.PENDING:
-            why = "lost by its backend" if status.state is RunState.LOST else "preempted"
+            why = {"lost": "lost by its backend", "node-down": "stopped: its node went down"}.get(
+                run.outcome or "", "preempted"
+            )
             job.state = JobState.PENDING.value
             _event(session, job, at, "requeued", f"run {run.segment} {why}; back in the queue")
             return
@@ -179,6 +200,10 @@ class Loop:
         _event(session, job, at, state.value, detail)
 
     # -- T2 ---------------------------------------------------------------------------------
+
+    def _down_nodes(self) -> set[str]:
+        with reading(self.sessions) as session:
+            return set(session.scalars(select(Node.name).where(Node.state == "down")))
 
     def _should_cycle(self, report: TickReport) -> bool:
         now = self.clock().timestamp()
@@ -336,8 +361,8 @@ def _outcome(stop_kind: str | None, status: RunStatus) -> tuple[str, JobState]:
         return "lost", JobState.PENDING
     if status.state is RunState.SUCCEEDED:
         return "succeeded", JobState.SUCCEEDED
-    if stop_kind == "preempted":
-        return "preempted", JobState.PENDING
+    if stop_kind in ("preempted", "node-down"):
+        return stop_kind, JobState.PENDING
     if stop_kind == "cancelled":
         return "cancelled", JobState.CANCELLED
     if stop_kind == "timed-out":

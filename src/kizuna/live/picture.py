@@ -5,10 +5,11 @@ P1. Nodes as stored; running jobs are the open runs (admitted, running or stoppi
     gave it; a run asked to stop holds its GPUs until its stop deadline, kept for the job it
     was preempted for.
 P2. Pending jobs in submit order, their LAS `attained` service from their earlier runs.
-P3. Every project with an active award, a pending job or an open run: quotas from its active awards, fair-share
-    shares = its awards' nominal GPUs (at least 1), fair-share usage = GPU-seconds of its
-    usage records plus what its open runs have used so far (not decayed: `as_of` is now),
-    budgets from the ledger; all projects form one cohort, `program`, as in the simulator.
+P3. Every project with an active award, a pending job or an open run: quotas from its
+    active awards, fair-share shares = its awards' nominal GPUs (at least 1), fair-share
+    usage = GPU-seconds of its usage records plus what its open runs have used so far (not
+    decayed: `as_of` is now), budgets from the ledger; all projects form one cohort,
+    `program`, as in the simulator.
 P4. Core jobs are kept between cycles while the stored job did not change (same id,
     segments, state), so the scheduler's kept queue sees the same objects (ADR 0013).
 """
