@@ -291,26 +291,31 @@ class Loop:
                     .order_by(Run.id)
                 )
             ]
-        for run, job in waiting:
+        if not waiting:
+            return
+        ended: list[tuple[int, RunStatus]] = []
+        launched: list[tuple[Run, RunStatus]] = []
+        for run, job in waiting:  # every backend call first, then one transaction for all
             key = run_key(job.id, run.segment)
             if run.stop_kind is not None:  # cancelled before it started: nothing ran
-                with writing(self.sessions) as session:
-                    self._end(session, run.id, RunStatus(key, RunState.STOPPED, ()), self.clock())
+                ended.append((run.id, RunStatus(key, RunState.STOPPED, ())))
                 continue
             try:
-                status = self.backend.submit(self._launch_of(run, job, key))
+                launched.append((run, self.backend.submit(self._launch_of(run, job, key))))
             except OSError as error:
                 log.warning("cannot start %s: %s", key, error)
-                failed = RunStatus(key, RunState.FAILED, ())
-                with writing(self.sessions) as session:
-                    self._end(session, run.id, failed, self.clock())
-                continue
-            with writing(self.sessions) as session:
+                ended.append((run.id, RunStatus(key, RunState.FAILED, ())))
+        with writing(self.sessions) as session:
+            now = self.clock()
+            for run_id, status in ended:
+                self._end(session, run_id, status, now)
+            for run, status in launched:
                 stored = session.get(Run, run.id)
-                job_now = session.get(Job, job.id)
-                if stored is None or job_now is None or stored.state != "admitted":
+                if stored is None or stored.state != "admitted":
                     continue
-                started = _instant(status.started_at) if status.started_at else self.clock()
+                job_now = session.get(Job, run.job_id)
+                assert job_now is not None
+                started = _instant(status.started_at) if status.started_at else now
                 stored.state, stored.started_at = "running", started
                 if job_now.state == JobState.ADMITTED.value:
                     job_now.state = JobState.RUNNING.value
