@@ -33,7 +33,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 from rich.console import Console
 from rich.table import Table
 
@@ -41,10 +40,10 @@ from kizuna.execution.local import free_port
 from kizuna.services.bootstrap import bootstrap
 from kizuna.store.engine import make_engine, session_factory, writing
 from kizuna.store.migrate import upgrade
+from stores import database, drop  # bench/stores.py
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
-PG_SERVER = os.environ.get("KIZUNA_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
 SERVER = """
 import sys, uvicorn
 from pathlib import Path
@@ -75,22 +74,6 @@ class Result:
     p50_ms: float
     p99_ms: float
     jobs_in_store: int
-
-
-def database(store: str, home: Path) -> str:
-    if store == "sqlite":
-        return f"sqlite:///{home / 'kizuna.db'}"
-    name = f"kizuna_bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    return f"{PG_SERVER}/{name}"
-
-
-def drop(url: str) -> None:
-    if url.startswith("postgresql"):
-        name = url.rsplit("/", 1)[1]
-        with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def first_admin(home: Path, url: str) -> str:

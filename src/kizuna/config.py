@@ -43,6 +43,9 @@ class Settings:
     """Where the CLI finds the service (default: http://host:port)."""
     token: str = ""
     """The CLI's API token."""
+    faults: str = ""
+    """For the crash harness only (tests/live/crash.py): a comma list of faults to plant,
+    `no-idempotency`, `ack-before-commit` (api/deps.py). Empty, as it must be everywhere else."""
 
     @property
     def database(self) -> str:

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from kizuna.api.testing import Service
@@ -59,6 +60,7 @@ def runs_of(live: Service, job: int) -> list[tuple[Run, UsageRecord | None]]:
         return [(r, usage.get(r.id)) for r in runs]
 
 
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)  # the store: the other tests
 def test_ddp_is_preempted_resumes_from_its_checkpoint_and_is_charged_exactly(
     live: Service,
 ) -> None:

@@ -15,7 +15,16 @@ from kizuna import __version__
 from kizuna.api import problems
 from kizuna.api.deps import Wiring, forget_old_keys, single_values, system_clock
 from kizuna.api.limits import BodyLimit
-from kizuna.api.routes import audit, jobs, nodes, organizations, projects, tokens
+from kizuna.api.routes import (
+    audit,
+    history,
+    jobs,
+    ledger,
+    nodes,
+    organizations,
+    projects,
+    tokens,
+)
 from kizuna.audit.checkpoint import SigningKey
 from kizuna.config import Settings
 from kizuna.execution.backend import Backend
@@ -65,9 +74,10 @@ def create_app(
     if background and settings.loop:
         executor = backend or LocalExecutor(settings.runs_dir)
         loop = Loop(wired.sessions, executor, settings.home, clock, settings.policy)
-        wired.runner = Runner(
-            loop, leadership_for(wired.engine, settings.home), settings.loop_every
-        )
+        runner = Runner(loop, leadership_for(wired.engine, settings.home), settings.loop_every)
+        if isinstance(executor, LocalExecutor) and executor.on_exit is None:
+            executor.on_exit = lambda _key: runner.wake()  # B7
+        wired.runner = runner
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -99,7 +109,7 @@ def create_app(
     problems.install(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     api = APIRouter(prefix=API, responses=problems.RESPONSES, dependencies=[Depends(single_values)])
-    for module in (organizations, projects, tokens, nodes, jobs, audit):
+    for module in (organizations, projects, tokens, nodes, jobs, history, ledger, audit):
         api.include_router(module.router)
     api.add_api_route("/health", health, methods=["GET"], tags=["service"])
     app.include_router(api)

@@ -12,11 +12,20 @@ I3. Two requests with one key at once: both may run, only one commits (the key i
 I4. Responses to errors raised by a service (4xx) are kept too; a failed request validation
     (before any work) or a 5xx is not, so a retry runs again.
 I5. Keys are kept 48 hours (at least the 24 Stripe promises), then forgotten.
+
+Planted faults, for the crash harness only (`Settings.faults`, tests/live/crash.py), so it is
+seen to catch them; inert when the setting is empty, as it is everywhere else:
+F1. `no-idempotency`: the Idempotency-Key header is ignored (a retry makes a second effect).
+F2. `ack-before-commit`: the answer goes out, then the transaction commits `FAULT_DELAY`
+    seconds later in another thread (a crash in between loses an acknowledged effect).
 """
 
 from __future__ import annotations
 
 import hashlib
+import queue
+import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -47,6 +56,8 @@ from kizuna.store.tables import IdempotencyKey
 
 KEEP_KEYS = timedelta(hours=48)
 JSON = "application/json"
+FAULT_DELAY = 0.2
+"""F2: seconds between the answer and the commit."""
 
 
 def system_clock() -> datetime:
@@ -139,6 +150,17 @@ class Writer(Reader):
         self, effect: Callable[[Context], BaseModel | None], status: int = 200, retry: bool = True
     ) -> Response:
         """Runs `effect` in one transaction and answers with its result as JSON."""
+        if "ack-before-commit" in self.wired.settings.faults.split(","):  # F2
+            return _answer_first(lambda early: self._write(effect, status, retry, early))
+        return self._write(effect, status, retry)
+
+    def _write(
+        self,
+        effect: Callable[[Context], BaseModel | None],
+        status: int,
+        retry: bool,
+        early: Callable[[Response], None] | None = None,
+    ) -> Response:
         replay = self._replay()
         if replay is not None:
             return replay
@@ -158,13 +180,15 @@ class Writer(Reader):
                 body = b"" if result is None else result.model_dump_json().encode()
                 status = 204 if result is None else status
                 self._keep(session, status, JSON, body)
+                if early is not None:  # F2
+                    early(Response(body, status, media_type=JSON if body else None))
             self.wired.changed()
         except IntegrityError:
             replay = self._replay()
             if replay is not None:
                 return replay
             if retry and self._forget_expired():
-                return self.write(effect, status, retry=False)
+                return self._write(effect, status, False, early)
             raise
         return Response(body, status, media_type=JSON if body else None)
 
@@ -243,14 +267,37 @@ async def writer(
         body,
     ):
         digest.update(len(part).to_bytes(8, "big") + part)
+    if "no-idempotency" in wired.settings.faults.split(","):  # F1
+        idempotency_key = None
     return Writer(wired, principal, request, idempotency_key, digest.digest())
+
+
+def _answer_first(write: Callable[[Callable[[Response], None]], Response]) -> Response:
+    """F2: runs `write` in a thread that hands its answer over before it commits."""
+    answers: queue.Queue[Response | BaseException] = queue.Queue()
+
+    def early(answer: Response) -> None:
+        answers.put(answer)
+        time.sleep(FAULT_DELAY)
+
+    def work() -> None:
+        try:
+            answers.put(write(early))
+        except BaseException as error:  # the request thread raises it, if it still waits
+            answers.put(error)
+
+    threading.Thread(target=work, daemon=True).start()
+    first = answers.get()
+    if isinstance(first, BaseException):
+        raise first
+    return first
 
 
 Read = Annotated[Reader, Depends(reader)]
 Write = Annotated[Writer, Depends(writer)]
 
 
-REPEATABLE = frozenset({"state"})
+REPEATABLE = frozenset({"state", "by"})
 """Query parameters a list takes more than once (`?state=pending&state=running`)."""
 
 

@@ -325,3 +325,59 @@ class AuditEntryPublic(BaseModel):
 class VerifierKeyPublic(BaseModel):
     origin: str
     key: str = Field(description="The C2SP verifier key of the checkpoints' signer")
+
+
+class Items(BaseModel, Generic[T]):
+    """A list answered whole (not paged)."""
+
+    items: list[T]
+
+
+class BalancePublic(BaseModel):
+    """An award's account (ADR 0023 L3), in GPU-hours for people and exact GPU-milliseconds."""
+
+    award_id: str
+    project: str = Field(description="`org/name`")
+    project_id: str
+    organization: str
+    organization_id: str
+    gpu_type: str
+    starts_at: datetime
+    ends_at: datetime
+    granted_gpu_hours: float
+    charged_gpu_hours: float
+    held_gpu_hours: float = Field(description="Reserved by open runs until they end")
+    available_gpu_hours: float = Field(description="granted - charged - held")
+    granted_gpu_ms: int
+    charged_gpu_ms: int
+    held_gpu_ms: int
+    available_gpu_ms: int
+    burn_gpu_hours_per_day: float = Field(description="Spent per day over the last 7 days")
+    runs_out_at: datetime | None = Field(
+        description="When the available GPU-hours run out at that rate; null: nothing burns"
+    )
+
+
+class UsageLinePublic(BaseModel):
+    group: dict[str, str] = Field(description="The value of each grouping asked for")
+    period: str | None = Field(description="2026-03-01, 2026-W09 or 2026-03; null: no period")
+    runs: int
+    gpu_hours: float
+    gpu_ms: int
+
+
+class RunPublic(BaseModel):
+    """One run segment of a job (ADR 0022)."""
+
+    segment: int
+    state: str = Field(description="admitted, running, stopping or ended")
+    award_id: str
+    gpus: int
+    allocation: dict[str, Any] = Field(description='{"parts": [[node, [GPU index, ...]], ...]}')
+    admitted_at: datetime
+    started_at: datetime | None
+    ended_at: datetime | None
+    stop_kind: str | None = Field(description="preempted, cancelled or timed-out")
+    outcome: str | None
+    exit_codes: list[Any] | None
+    charged_gpu_ms: int | None = Field(description="From its usage record; null while open")

@@ -182,25 +182,43 @@ class Client:
         retry: bool = True,
     ) -> Json:
         """The JSON answer (None for an empty one); `CliError` for anything else (C1, C2)."""
+        headers = {"Idempotency-Key": str(uuid.uuid4())} if method in WRITES else {}
+        return _answer(method, path, self._send(method, path, params, body, headers, retry))
+
+    def raw(
+        self, path: str, params: Mapping[str, Any] | None = None, accept: str = "*/*"
+    ) -> httpx.Response:
+        """The answer to a GET that is not JSON (a log, a CSV report), with its headers;
+        `CliError` for an error (C1)."""
+        response = self._send("GET", path, params, None, {"Accept": accept}, retry=True)
+        if not response.is_success:
+            _answer("GET", path, response)
+        return response
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None,
+        body: Json,
+        headers: dict[str, str],
+        retry: bool,
+    ) -> httpx.Response:
         import httpx  # noqa: PLC0415
 
-        headers = {"Idempotency-Key": str(uuid.uuid4())} if method in WRITES else {}
         query = None if params is None else {k: v for k, v in params.items() if v is not None}
         content = {} if body is None else {"json": body}
         tries = 2 if retry else 1
         for attempt in range(1, tries + 1):
             try:
-                response = self._http.request(
-                    method, path, params=query, headers=headers, **content
-                )
-                break
+                return self._http.request(method, path, params=query, headers=headers, **content)
             except httpx.TransportError as error:
                 if attempt == tries:
                     raise self._unreachable(error) from None
                 time.sleep(RETRY_AFTER_S)
             except httpx.InvalidURL as error:
                 raise self._unreachable(error) from None
-        return _answer(method, path, response)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _unreachable(self, error: Exception) -> CliError:
         reason = str(error) or type(error).__name__

@@ -1,9 +1,13 @@
-"""`kizuna submit|queue|show|why|cancel`: jobs, the way Slurm users expect
-(sbatch, squeue, scontrol show job, scancel)."""
+"""`kizuna submit|queue|show|why|cancel|logs`: jobs, the way Slurm users expect
+(sbatch, squeue, scontrol show job, scancel; `logs` as `tail [-f]` of slurm-<id>.out)."""
 
 from __future__ import annotations
 
+import contextlib
 import math
+import signal as signals
+import time as clock
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -26,6 +30,7 @@ from kizuna.cli.present import (
     Output,
     emit,
     fields,
+    note,
     print_problem,
     say,
     service,
@@ -37,6 +42,11 @@ from kizuna.cli.present import (
 from kizuna.kernel.units import parse_duration
 
 DEFAULT_TIME = "1h"
+DEFAULT_SIGNAL = "TERM@30"
+CHECKPOINT_SIGNALS = ("TERM", "INT", "USR1", "USR2", "HUP")
+"""What the service accepts (kizuna.execution.backend.SIGNALS)."""
+MAX_GRACE = 3600
+FOLLOW_EVERY_S = 0.5
 ACTIVE = tuple(s.value for s in JobState if s not in FINAL)
 """What `kizuna queue` shows without --state or --all: like squeue, jobs not yet ended."""
 REASONS_SHOWN = 50
@@ -54,6 +64,28 @@ def walltime(text: str) -> int:
             f"{text!r}: a time limit is between 1 second and 366 days", param_hint="'--time'"
         )
     return math.ceil(seconds)
+
+
+def checkpoint_signal(text: str) -> tuple[str, int]:
+    """--signal SIG[@GRACE] as sbatch takes it (USR1@60, SIGTERM, 10@90): the signal's name
+    and the seconds between it and the kill (default 30)."""
+    name, at, grace_text = text.strip().partition("@")
+    name = name.strip().upper().removeprefix("SIG")
+    if name.isdigit():
+        with contextlib.suppress(ValueError):
+            name = signals.Signals(int(name)).name.removeprefix("SIG")
+    grace = 30
+    if at:
+        if not grace_text.strip().isdigit():
+            raise typer.BadParameter(f"{text!r}: GRACE is whole seconds", param_hint="'--signal'")
+        grace = int(grace_text)
+    if name not in CHECKPOINT_SIGNALS or grace > MAX_GRACE:
+        raise typer.BadParameter(
+            f"{text!r}: give SIG[@GRACE], SIG one of {', '.join(CHECKPOINT_SIGNALS)} and GRACE"
+            f" at most {MAX_GRACE} seconds",
+            param_hint="'--signal'",
+        )
+    return name, grace
 
 
 def gpu_request(
@@ -138,12 +170,32 @@ def submit(
     one_domain: Annotated[
         bool, typer.Option("--one-domain", help="Place all its GPUs in one NVLink domain.")
     ] = False,
+    signal: Annotated[
+        str,
+        typer.Option(
+            "--signal",
+            metavar="SIG[@GRACE]",
+            help="Checkpoint signal sent before a stop, and the seconds until the kill "
+            "(sbatch --signal): USR1@60.",
+        ),
+    ] = DEFAULT_SIGNAL,
+    chdir: Annotated[
+        Path | None,
+        typer.Option(
+            "--chdir",
+            "-D",
+            help="Folder the command runs in (default: the current folder).",
+            show_default=False,
+        ),
+    ] = None,
     output: Output = OutputFormat.TABLE,
 ) -> None:
     """Submit a job, like sbatch: `kizuna submit -A acme/llm -G 8 -t 2h -- python train.py`."""
     if project is None:
         raise typer.BadParameter("give --project (or set KIZUNA_PROJECT)", param_hint="'--project'")
     seconds = walltime(time)
+    sig, grace = checkpoint_signal(signal)
+    workdir = (Path.cwd() / (chdir or Path())).expanduser().resolve()
     total, per_node = gpu_request(gpus, nodes, gpus_per_node)
     with service(output) as client:
         kind = gpu_type or _gpu_type_of(client, project)
@@ -156,6 +208,9 @@ def submit(
             "name": name,
             "priority": priority.value,
             "one_domain": one_domain,
+            "signal": sig,
+            "grace": grace,
+            "workdir": str(workdir),
         }
         if per_node is not None:
             body["gpus_per_node"] = per_node
@@ -335,3 +390,38 @@ def cancel(
         emit(results)
     if code:
         raise typer.Exit(code)
+
+
+def logs(
+    job: Annotated[int, typer.Argument(metavar="JOB", min=1, help="The job's id.")],
+    rank: Annotated[int, typer.Option("--rank", "-r", min=0, help="Which rank's log.")] = 0,
+    run: Annotated[
+        int | None,
+        typer.Option("--run", min=1, help="Which run (segment) of the job (default: latest)."),
+    ] = None,
+    follow: Annotated[
+        bool,
+        typer.Option("--follow", "-f", help="Keep printing until the run has ended (tail -f)."),
+    ] = False,
+) -> None:
+    """A rank's output (stdout and stderr). With --follow, waits for a pending job to start
+    and prints what its run writes until the run ends."""
+    offset, state = 0, "pending"
+    with service(OutputFormat.TABLE) as client:
+        while True:
+            params = {"rank": rank, "run": run, "offset": offset}
+            answer = client.raw(f"/jobs/{job}/logs", params, "text/plain")
+            data = answer.content
+            if data:
+                typer.echo(data, nl=False)
+            offset = int(answer.headers.get("x-log-offset", offset + len(data)))
+            state = answer.headers.get("x-run-state", "ended")
+            if run is None and "x-run-segment" in answer.headers:
+                run = int(answer.headers["x-run-segment"])  # offsets are of this run's file
+            if data:
+                continue  # there may be more at once
+            if not follow and state == "pending":
+                note(f"Job {job} has not started yet: nothing to show (--follow waits for it).")
+            if not follow or state == "ended":
+                return
+            clock.sleep(FOLLOW_EVERY_S)

@@ -1,6 +1,7 @@
 """The `kizuna` command: the simulator and planner (`demo`, `simulate`, `trace`) and the
 control plane's client (`server`, `admin`, `login`, `whoami`, `passwd`, `org`, `project`,
-`award`, `node`, `token`, `submit`, `queue`, `show`, `why`, `cancel`, `audit`; docs/cli.md).
+`award`, `node`, `token`, `submit`, `queue`, `show`, `why`, `cancel`, `logs`, `balance`,
+`usage`, `audit`; docs/cli.md).
 
 Exit codes scripts can trust:
   0  success
@@ -25,7 +26,7 @@ import typer
 from rich.console import Console
 
 from kizuna import __version__
-from kizuna.cli import jobs, resources
+from kizuna.cli import history, jobs, ledger, platform, resources
 from kizuna.cli.admin import admin, login, passwd, server, whoami
 from kizuna.cli.audit import audit
 from kizuna.cli.demo import run_demo
@@ -110,6 +111,7 @@ app.add_typer(trace_app, name="trace")
 
 # The control plane (docs/cli.md)
 app.command()(server)
+app.command()(platform.up)
 app.add_typer(admin, name="admin")
 app.command()(login)
 app.command()(whoami)
@@ -124,4 +126,8 @@ app.command()(jobs.queue)
 app.command("show")(jobs.job_show)
 app.command()(jobs.why)
 app.command()(jobs.cancel)
+app.command()(jobs.logs)
+app.command()(ledger.balance)
+app.command()(ledger.usage)
+app.add_typer(history.jobs, name="jobs")
 app.add_typer(audit, name="audit")

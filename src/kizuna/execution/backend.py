@@ -12,6 +12,8 @@ B4. `logs(key, rank)` names the file a rank writes its stdout and stderr to.
 B5. One rank failing fails the gang: the others get the checkpoint signal, then are killed.
 B6. A run the backend cannot account for (half started when the service died, or its node
     is gone) is `LOST`; a run it knows of but never started raises `KeyError` on `status`.
+B7. Optional: a backend may call back (`on_exit(key)`) when a rank of a run ends, so the live
+    loop wakes at once instead of at its next timer tick; status is still read by `status`.
 """
 
 from __future__ import annotations

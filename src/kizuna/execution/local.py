@@ -26,6 +26,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,8 +57,15 @@ class _Run:
 class LocalExecutor:
     """Runs gangs as local process groups; keeps what it started by idempotency key."""
 
-    def __init__(self, root: Path, master_addr: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        root: Path,
+        master_addr: str = "127.0.0.1",
+        on_exit: Callable[[str], None] | None = None,
+    ) -> None:
         self.root, self.master_addr = root, master_addr
+        self.on_exit = on_exit
+        """Called with a run's key when one of the ranks this executor started exits (B7)."""
         self._runs: dict[str, _Run] = {}
         self._lock = threading.Lock()
 
@@ -162,7 +170,19 @@ class LocalExecutor:
                     stdin=subprocess.DEVNULL,
                     start_new_session=True,
                 )
+        if self.on_exit is not None:
+            for child in run.children.values():
+                threading.Thread(
+                    target=self._watch_exit, args=(launch.key, child), daemon=True
+                ).start()
         return run
+
+    def _watch_exit(self, key: str, child: subprocess.Popen[bytes]) -> None:
+        """B7: tell the caller at once that a rank ended, so it need not poll for it."""
+        with contextlib.suppress(Exception):
+            os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOWAIT)  # leaves it to poll()
+            if self.on_exit is not None:
+                self.on_exit(key)
 
     def _adopt(self, key: str) -> _Run | None:
         """B6: a run an earlier executor started on this folder, from its files."""

@@ -9,8 +9,10 @@ T1. Observe: each started run's status from the backend. A run that ended is set
     sends the job's checkpoint signal once, the kill following at the deadline.
 T2. Cycle: in one write transaction, the store's snapshot (picture.py) goes through the
     scheduling core's `Scheduler` (exactly `run_cycle`); admissions become runs holding their
-    GPU-hours on an award (ledger L1), preemptions become stops, and every pending job's
-    reason, when it changed, is stored for `why`.
+    GPU-hours on an award (ledger L1), preemptions become stops (their signals sent in the
+    same tick), and every pending job's reason, when it changed, is stored for `why`. Jobs
+    that arrived since the last cycle (up to `ONE_BY_ONE`) are decided one arrival at a time,
+    each cycle seeing those before it, as the simulator decides them at their own instants.
 T3. Launch: each admitted run is submitted to the backend with the key `job-<id>-<segment>`
     (idempotent, B1), then marked started with the instant the backend started it.
 
@@ -43,6 +45,9 @@ from kizuna.store.tables import Job, JobEvent, Node, Run
 log = logging.getLogger("kizuna.loop")
 ACTOR = "kizuna:loop"
 RECHECK = 2.0
+ONE_BY_ONE = 8
+"""Up to this many jobs that arrived since the last cycle are decided one arrival at a
+time, in submit order, as the simulator's events decide them (T2); more go in one cycle."""
 """Seconds after which a cycle runs even if nothing happened (time alone changes reasons)."""
 
 
@@ -73,6 +78,8 @@ class Loop:
     _last_cycle: float = float("-inf")
     _seen: tuple[int, int] | None = None
     _wanted: bool = True
+    _cycled_up_to: int = 0
+    """The newest job id a cycle has seen: later ones arrived since."""
 
     def __post_init__(self) -> None:
         self.scheduler = Scheduler(make_policy(self.policy))
@@ -86,6 +93,8 @@ class Loop:
         self._observe(report)
         if self._should_cycle(report):
             self._cycle(report)
+            if report.preempted:
+                self._observe(report)  # the checkpoint signals go out now, not a tick later
         self._launch(report)
         return report
 
@@ -236,47 +245,69 @@ class Loop:
             report.cycled = True
             if not pending:
                 return
-            snapshot = self.picture.snapshot(session, pending, open_runs, now)
-            result = self.scheduler.cycle(snapshot, Instant(now.timestamp()))
-            by_id = {j.id: j for j in pending}
-            admitted: set[int] = set()
-            for admission in result.admissions:
-                job = by_id[int(admission.job)]
-                run = ledger.hold(session, job, now, allocation_json(admission.allocation))
-                if run is None:
-                    _reason(job, "budget", "no single active award covers GPUs x walltime", None)
-                    continue
-                admitted.add(job.id)
-                job.state = JobState.ADMITTED.value
-                job.reason_code = job.reason_message = None
-                job.reason_start = None
-                how = " (borrowing)" if admission.borrowing else ""
-                how += " (backfilled)" if admission.backfilled else ""
-                where = ", ".join(
-                    f"{n}[{','.join(map(str, ix))}]" for n, ix in admission.allocation.parts
-                )
-                _event(session, job, now, "admitted", f"run {run.segment} on {where}{how}")
-                report.admitted += 1
-            runs = {job.id: run for run, job in open_runs}
-            for preemption in result.preemptions:
-                run = runs.get(int(preemption.job))
-                if run is None or run.stop_kind is not None:
-                    continue
-                victim = session.get(Job, run.job_id)
-                assert victim is not None
-                run.stop_kind, run.for_job = "preempted", int(preemption.for_job)
-                run.stop_deadline = stop_deadline(run, victim, now)
-                victim.state = JobState.PREEMPTING.value
-                _event(session, victim, now, "preempting", preemption.reason)
-                report.preempted += 1
-            for job in pending:
-                if job.id in admitted:
-                    continue
-                reason = result.reasons.get(JobId(str(job.id)))
-                if reason is not None:
-                    start = _instant(reason.earliest_start) if reason.earliest_start else None
-                    _reason(job, reason.code.value, reason.message, start)
-            self.picture.forget(sorted(admitted))
+            arrived = [j.id for j in pending if j.id > self._cycled_up_to]
+            cutoffs = arrived if 1 < len(arrived) <= ONE_BY_ONE else [pending[-1].id]
+            for step, cutoff in enumerate(cutoffs):
+                if step:  # the previous step's admissions and stops are in this snapshot
+                    session.flush()
+                    open_runs = [(r, j) for r, j in session.execute(open_q.order_by(Run.id))]
+                waiting = [
+                    j for j in pending if j.id <= cutoff and j.state == JobState.PENDING.value
+                ]
+                if waiting:
+                    self._decide(session, waiting, open_runs, now, report)
+            self._cycled_up_to = pending[-1].id
+
+    def _decide(
+        self,
+        session: Session,
+        pending: list[Job],
+        open_runs: list[tuple[Run, Job]],
+        now: datetime,
+        report: TickReport,
+    ) -> None:
+        """One cycle of the scheduling core on the store's snapshot, its decisions stored."""
+        snapshot = self.picture.snapshot(session, pending, open_runs, now)
+        result = self.scheduler.cycle(snapshot, Instant(now.timestamp()))
+        by_id = {j.id: j for j in pending}
+        admitted: set[int] = set()
+        for admission in result.admissions:
+            job = by_id[int(admission.job)]
+            run = ledger.hold(session, job, now, allocation_json(admission.allocation))
+            if run is None:
+                _reason(job, "budget", "no single active award covers GPUs x walltime", None)
+                continue
+            admitted.add(job.id)
+            job.state = JobState.ADMITTED.value
+            job.reason_code = job.reason_message = None
+            job.reason_start = None
+            how = " (borrowing)" if admission.borrowing else ""
+            how += " (backfilled)" if admission.backfilled else ""
+            where = ", ".join(
+                f"{n}[{','.join(map(str, ix))}]" for n, ix in admission.allocation.parts
+            )
+            _event(session, job, now, "admitted", f"run {run.segment} on {where}{how}")
+            report.admitted += 1
+        runs = {job.id: run for run, job in open_runs}
+        for preemption in result.preemptions:
+            run = runs.get(int(preemption.job))
+            if run is None or run.stop_kind is not None:
+                continue
+            victim = session.get(Job, run.job_id)
+            assert victim is not None
+            run.stop_kind, run.for_job = "preempted", int(preemption.for_job)
+            run.stop_deadline = stop_deadline(run, victim, now)
+            victim.state = JobState.PREEMPTING.value
+            _event(session, victim, now, "preempting", preemption.reason)
+            report.preempted += 1
+        for job in pending:
+            if job.id in admitted:
+                continue
+            reason = result.reasons.get(JobId(str(job.id)))
+            if reason is not None:
+                start = _instant(reason.earliest_start) if reason.earliest_start else None
+                _reason(job, reason.code.value, reason.message, start)
+        self.picture.forget(sorted(admitted))
 
     # -- T3 ---------------------------------------------------------------------------------
 

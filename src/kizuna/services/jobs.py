@@ -10,6 +10,8 @@ J3. `why` gives the reason the live loop stored at its last cycle (ADR 0022); be
     words, so a reason leaks nothing (R1).
 J4. Cancelling a pending job ends it at once; a job with an open run is stopped by the live
     loop with its checkpoint signal and grace period, and is cancelled when the run ends.
+J5. A job's runs are shown to whoever sees the job (R1), each with what its usage record
+    charged (none while it is open); a run is named by its segment, the latest by default.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from kizuna.services.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from kizuna.services.kinds import FINAL, JobState
 from kizuna.services.pages import Page, page, visible_only
 from kizuna.services.principal import Principal
-from kizuna.store.tables import Job, JobEvent, Organization, Project, Run
+from kizuna.store.tables import Job, JobEvent, Organization, Project, Run, UsageRecord
 
 MAX_WALLTIME = 366 * 86_400
 MAX_GPUS = 1_000_000
@@ -204,10 +206,20 @@ def listing(
 
 
 def events(session: Session, principal: Principal, job_id: int) -> list[JobEvent]:
+    """The job's timeline; the loop's messages (a preemption names the job and project it
+    made room for) are redacted as reasons are (J3)."""
     job = get(session, principal, job_id)
-    return list(
+    found = list(
         session.scalars(select(JobEvent).where(JobEvent.job_id == job.id).order_by(JobEvent.id))
     )
+    for event in found:
+        if JOB_REF.search(event.message) or PROJECT_REF.search(event.message):
+            session.expunge(event)  # a copy for the caller; the stored row stays as it is
+            names = _project_names(session, principal, set(PROJECT_REF.findall(event.message)))
+            owners = _mentioned_jobs(session, event.message)
+            reason = _redacted(Reason(ReasonCode.PRIORITY, event.message), principal, owners, names)
+            event.message = reason.message
+    return found
 
 
 def cancel(ctx: Context, job_id: int) -> Job:
@@ -313,3 +325,47 @@ def _project_names(session: Session, principal: Principal, ids: set[str]) -> dic
         .where(Project.id.in_(ids))
     )
     return {pid: f"{org}/{name}" for pid, org, name, owner in rows if principal.sees(owner)}
+
+
+# -- runs (J5) ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One run segment of a job, with the GPU-milliseconds its usage record charged (None
+    while the run is open)."""
+
+    run: Run
+    charged_ms: int | None
+
+
+def runs(session: Session, principal: Principal, job_id: int) -> list[RunRecord]:
+    """J5: the job's run segments in order."""
+    job = get(session, principal, job_id)
+    rows = session.execute(
+        select(Run, UsageRecord.gpu_ms)
+        .outerjoin(UsageRecord, UsageRecord.run_id == Run.id)
+        .where(Run.job_id == job.id)
+        .order_by(Run.segment)
+    )
+    return [RunRecord(run, None if charged is None else int(charged)) for run, charged in rows]
+
+
+def run(session: Session, principal: Principal, job_id: int, segment: int | None) -> Run | None:
+    """J5: the job's run `segment`, or its latest; None when the job has not run yet and no
+    segment was named. NotFound for a segment it does not have."""
+    job = get(session, principal, job_id)
+    if segment is None:
+        if job.segments == 0:
+            return None
+        segment = job.segments
+    found = session.scalar(select(Run).where(Run.job_id == job.id, Run.segment == segment))
+    if found is None:
+        raise NotFound("run", f"{segment} of job {job.id}")
+    return found
+
+
+def rank_count(run: Run) -> int:
+    """The ranks of a run: one per GPU of its allocation (as the live loop launches them)."""
+    parts = run.allocation.get("parts", [])
+    return sum(len(indices) for _, indices in parts)

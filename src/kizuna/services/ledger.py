@@ -28,7 +28,6 @@ from kizuna.ledger.rules import (
     pick,
     runs_out,
 )
-from kizuna.services import organizations as orgs
 from kizuna.services import projects as project_service
 from kizuna.services.errors import InvalidRequest
 from kizuna.services.pages import visible_only
@@ -211,13 +210,10 @@ def balances(
     """Every visible award's balance, its burn rate over the last 7 days (open runs counted
     up to now) and the day it runs out at that rate."""
     statement = visible_only(select(Award), Award.organization_id, principal)
-    if project is not None:
-        pid = project_service.get(session, principal, project).id
-        statement = statement.where(Award.project_id == pid)
-    if organization is not None:
-        statement = statement.where(
-            Award.organization_id == orgs.get(session, principal, organization).id
-        )
+    columns = (Award.project_id, Award.organization_id)
+    statement = project_service.narrowed(
+        session, principal, statement, columns, project, organization
+    )
     if not include_ended:
         statement = statement.where(Award.ends_at > now)
     awards = list(session.scalars(statement.order_by(Award.id)))
@@ -305,12 +301,10 @@ def usage(
     if problems:
         raise InvalidRequest(problems)
     statement = visible_only(select(UsageRecord), UsageRecord.organization_id, principal)
-    if project is not None:
-        pid = project_service.get(session, principal, project).id
-        statement = statement.where(UsageRecord.project_id == pid)
-    if organization is not None:
-        oid = orgs.get(session, principal, organization).id
-        statement = statement.where(UsageRecord.organization_id == oid)
+    columns = (UsageRecord.project_id, UsageRecord.organization_id)
+    statement = project_service.narrowed(
+        session, principal, statement, columns, project, organization
+    )
     if since is not None:
         statement = statement.where(UsageRecord.ended_at >= since)
     if until is not None:

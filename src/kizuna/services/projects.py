@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from kizuna.kernel.ids import GpuType
 from kizuna.scheduling.model import Quota
@@ -23,6 +24,8 @@ from kizuna.services.ids import new_id
 from kizuna.services.pages import Page, page, visible_only
 from kizuna.services.principal import Principal
 from kizuna.store.tables import Award, Project
+
+T = TypeVar("T")
 
 MAX_GPU_SECONDS = 10**15
 
@@ -223,6 +226,26 @@ def quotas(session: Session, project_id: str, at: datetime) -> dict[GpuType, Quo
         limit = award.borrowing_limit
         borrowing[award.gpu_type] = None if previous is None or limit is None else previous + limit
     return {GpuType(t): Quota(n, borrowing[t]) for t, n in nominal.items()}
+
+
+def narrowed(
+    session: Session,
+    principal: Principal,
+    statement: Select[T],
+    columns: tuple[InstrumentedAttribute[str], InstrumentedAttribute[str]],
+    project: str | None,
+    organization: str | None,
+) -> Select[T]:
+    """`statement` kept to one project and/or one organization the caller sees (R1: a
+    project or organization it does not see is not found). `columns`: the statement's
+    project id and organization id columns."""
+    project_column, organization_column = columns
+    if project is not None:
+        statement = statement.where(project_column == get(session, principal, project).id)
+    if organization is not None:
+        org = orgs.get(session, principal, organization)
+        statement = statement.where(organization_column == org.id)
+    return statement
 
 
 def covers(session: Session, project_id: str, gpu_type: str, at: datetime) -> bool:
