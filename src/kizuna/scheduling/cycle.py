@@ -41,7 +41,7 @@ from kizuna.scheduling.policies.base import Policy, SortKey
 from kizuna.scheduling.queue import Entry, Group, GroupKey, Order, Queue
 from kizuna.scheduling.quota import Fit, QuotaBook
 from kizuna.scheduling.reclaim import Cap
-from kizuna.scheduling.type_state import Alike, Outcome, TypeState, type_state
+from kizuna.scheduling.type_state import NOTHING, Alike, Outcome, TypeState, type_state
 from kizuna.scheduling.validation import ClusterShape, validate_job
 from kizuna.scheduling.views import LazyOrder, LazyReasons
 
@@ -173,31 +173,58 @@ class _Cycle(LineSteps):
 
     def _stream(self, gk: GroupKey, group: Group, phase: int) -> Iterator[Entry]:
         """The group's jobs of this phase that its quota and budget may still let through,
-        in queue order; it stops as soon as the books refuse even its smallest job."""
+        and that could still act in their turn (`_acts_below`), in queue order; it stops as
+        soon as the books refuse even its smallest job, or none of its jobs could act."""
         room = self.room.get(gk, 0) if self.policy.quotas else 1 << 30
         quota, budget = self.quota, self.budget
         seen_quota = seen_budget = -1
         most, work = 0, 0.0
         state = self.types.get(gk[1])
-        can_reclaim = self.policy.quotas and self.policy.backfill
         least_gpus, least_work, first = group.least_gpus, group.least_work, phase == 0
-        # passed over before their keys are made: jobs of the other phase, and jobs larger
-        # than the quota allows (the bound only tightens; every check below still runs)
+        # passed over before their keys are made: jobs of the other phase, jobs larger than
+        # the quota allows, jobs that could not act (the bounds only tighten; every check
+        # below still runs)
         low, high = (-(1 << 30), [room]) if first else (room, [1 << 30])
+        books, acts, seen_acts = high[0], 1 << 30, (-1, -1)
         for entry in group.within(self.queue.levels, low, high):
             j = entry[1]
             if (j.gpus <= room) is not first:
                 continue
-            if state is not None and state.closed_above <= least_gpus and not can_reclaim:
-                return  # its type is closed to every job of the group, and none can reclaim
+            if state is not None and seen_acts != (state.closed_above, state.reclaimer.failures):
+                seen_acts = (state.closed_above, state.reclaimer.failures)
+                acts = self._acts_below(group, state, first)
+                if acts <= least_gpus:
+                    return  # its type is closed to every job of the group that could act
+                high[0] = min(books, acts - 1)
             if seen_quota != quota.version or seen_budget != budget.version:
                 seen_quota, seen_budget = quota.version, budget.version
                 most, work = self._allowed(gk, group)
                 if most < least_gpus or work < least_work:
                     return
-                high[0] = min(most, room) if first else most
-            if j.gpus <= most and j.gpus * j.walltime <= work:
+                books = min(most, room) if first else most
+                high[0] = min(books, acts - 1)
+            if j.gpus <= most and j.gpus < acts and j.gpus * j.walltime <= work:
                 yield entry
+
+    def _acts_below(self, group: Group, state: TypeState, first: bool) -> int:
+        """The smallest gang of the group that can no longer act this cycle: once the type's
+        head holds the line, jobs of `closed_above` GPUs or more cannot start, so `run`
+        passes them over, unless they are within their nominal quota and may reclaim (Q5:
+        only in the first phase). Those wait too, with the same reason as in `explain`
+        (`_behind`), when the reclaimer already refuses their size at once for every shape
+        the group asks (a capped search: the head holds the line; no reservations, so no
+        node is excluded). Closed sizes and the reclaimer's memos only shrink in a cycle."""
+        closed = state.closed_above
+        if closed >= 1 << 30 or not first or not (self.policy.quotas and self.policy.backfill):
+            return closed
+        if state.reservations:
+            return 1 << 30
+        reclaimer = state.reclaimer
+        refused = max(
+            (reclaimer.refuses_from(group.project, shape, True, NOTHING) for shape in group.shapes),
+            default=1 << 30,
+        )
+        return max(closed, refused)
 
     def _may_act(self, gk: GroupKey, group: Group, phase: int) -> bool:
         """Can any job of the group in this phase pass its quota and budget now?"""

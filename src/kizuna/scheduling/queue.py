@@ -44,6 +44,8 @@ class Group:
     jobs come and go: gang sizes are few, so counting them is enough; works are many, so a
     heap keeps them, its stale tops dropped when read."""
     _sizes: Counter[int] = field(default_factory=Counter)
+    shapes: Counter[tuple[int, bool]] = field(default_factory=Counter)
+    """How many jobs ask each gang shape: (GPUs per node or 0, one domain)."""
     _works: Counter[float] = field(default_factory=Counter)
     _heap: list[float] = field(default_factory=list)
     expiring: list[tuple[float, SortKey, JobId]] = field(default_factory=list)
@@ -56,6 +58,7 @@ class Group:
         """Count every job of the tiers in one pass."""
         jobs = [j for tier in self.tiers for _, j in tier]
         self._sizes = Counter(j.gpus for j in jobs)
+        self.shapes = Counter((j.gpus_per_node or 0, j.one_domain) for j in jobs)
         self._works = Counter(j.gpus * j.walltime for j in jobs)
         self._heap = list(self._works)
         heapify(self._heap)
@@ -66,6 +69,7 @@ class Group:
         """Count a job that joined a tier."""
         work = job.gpus * job.walltime
         self._sizes[job.gpus] += 1
+        self.shapes[(job.gpus_per_node or 0, job.one_domain)] += 1
         self._works[work] += 1
         if self._works[work] == 1:
             heappush(self._heap, work)
@@ -80,6 +84,10 @@ class Group:
             del self._sizes[job.gpus]
             if job.gpus == self.least_gpus:
                 self.least_gpus = min(self._sizes, default=NO_GANG)
+        shape = (job.gpus_per_node or 0, job.one_domain)
+        self.shapes[shape] -= 1
+        if not self.shapes[shape]:
+            del self.shapes[shape]
         self._works[work] -= 1
         if not self._works[work]:
             del self._works[work]
