@@ -15,7 +15,7 @@ from contextlib import contextmanager
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from strategies import Case, cases
+from strategies import LINE, Case, cases
 
 from kizuna.kernel.errors import InconsistentSnapshot
 from kizuna.kernel.ids import JobId
@@ -76,6 +76,17 @@ def same(a: CycleResult, b: CycleResult) -> None:
 @settings(max_examples=200, deadline=None)
 @given(cases())
 def test_passing_over_jobs_changes_nothing(case: Case) -> None:
+    fast = run_cycle(case.snapshot, case.policy, case.now)
+    with plain_walk():
+        plain = run_cycle(case.snapshot, case.policy, case.now)
+    same(fast, plain)
+
+
+@settings(max_examples=400, deadline=None)
+@given(cases(profiles=st.just(LINE)))
+def test_passing_over_a_long_line_changes_nothing(case: Case) -> None:
+    """Jobs late for the head's promised start, or refused by the reclaimer, are passed
+    over and explained afterwards with what they would have been told in their turn."""
     fast = run_cycle(case.snapshot, case.policy, case.now)
     with plain_walk():
         plain = run_cycle(case.snapshot, case.policy, case.now)
