@@ -116,6 +116,11 @@ class _Cycle(LineSteps):
         default_factory=dict
     )
     """Validation per kind of request: jobs of one shape and sane times share their answer."""
+    allowed_at: dict[GroupKey, tuple[tuple[int, int], tuple[int, float]]] = field(
+        default_factory=dict
+    )
+    """`_allowed` per group, with the versions of the quota and budget books it was
+    worked out at."""
 
     @classmethod
     def build(cls, occupancy: Occupancy, queue: Queue, policy: Policy, now: Instant) -> _Cycle:
@@ -139,7 +144,7 @@ class _Cycle(LineSteps):
             budget,
             occupancy.cluster,
             occupancy.up,
-            quota.headroom() if policy.quotas else {},
+            occupancy.headroom() if policy.quotas else {},
             holding=holding,
             order=queue.order(),
         )
@@ -281,12 +286,20 @@ class _Cycle(LineSteps):
 
     def _allowed(self, gk: GroupKey, group: Group) -> tuple[int, float]:
         """The largest gang and the most GPU-seconds a new job of the group may ask now
-        (the budget is not worked out when the quota already refuses every job)."""
+        (the budget is not worked out when the quota already refuses every job); kept
+        while neither book changes."""
+        books = (self.quota.version, self.budget.version)
+        hit = self.allowed_at.get(gk)
+        if hit is not None and hit[0] == books:
+            return hit[1]
         most = self.quota.allowed(*gk) if self.policy.quotas else 1 << 30
         if most < group.least_gpus:
-            return most, 0.0
-        left = self.budget.remaining(*gk) if self.policy.budgets else None
-        return most, (UNLIMITED if left is None else left)
+            found = most, 0.0
+        else:
+            left = self.budget.remaining(*gk) if self.policy.budgets else None
+            found = most, (UNLIMITED if left is None else left)
+        self.allowed_at[gk] = (books, found)
+        return found
 
     def effective_order(self) -> list[Job]:
         """The queue as the cycle walks it: jobs within nominal quota first (Q5)."""
@@ -455,7 +468,7 @@ class _Cycle(LineSteps):
             allocation = state.pool.take(parts, late)
             log.append(list(state.pool.now.usable))
             end = Instant(self.now + job.walltime)
-            state.releases.extend((end, i, n, job.id) for i, n in parts)
+            state.releases = [*state.releases, *((end, i, n, job.id) for i, n in parts)]
             self.quota.add(job, job.gpus)
             if self.policy.budgets:  # with budgets off nothing reads the budget book
                 self.budget.commit(job)

@@ -13,6 +13,7 @@ Keys are made from rank and level when the cycle walks a group; the queue's orde
 from __future__ import annotations
 
 import heapq
+import weakref
 from bisect import bisect_left, insort
 from collections import Counter
 from collections.abc import Collection, Hashable, Iterator, Sequence
@@ -186,8 +187,11 @@ class Queue:
     where: dict[JobId, tuple[GroupKey, int, SortKey]]
     """Each pending job's group, tier and rank."""
     _members: set[int] | None = None
-    _lent: set[int] = field(default_factory=set)
-    """`id()` of the tier lists the last `Order` holds: copied before they change."""
+    _lent_to: weakref.ref[Order] | None = None
+    """The last `Order`, as long as it may still be read."""
+    _lent_ids: set[int] | None = None
+    """`id()` of the tier lists that order holds, found when the queue first changes after
+    it was made: copied before they change. Empty if no one could read the order any more."""
 
     @classmethod
     def of(cls, policy: Policy, snapshot: Snapshot, now: Instant) -> Queue:
@@ -226,8 +230,22 @@ class Queue:
         """The order as of now, kept for reading later (copy on write: the tiers' lists are
         copied only when the queue next changes them)."""
         groups = tuple((g.project, g.tiers) for g in self.groups.values())
-        self._lent = {id(entries) for _, tiers in groups for entries in tiers}
-        return Order(groups, self.levels)
+        order = Order(groups, self.levels)
+        self._lent_to, self._lent_ids = weakref.ref(order), None
+        return order
+
+    @property
+    def _lent(self) -> set[int]:
+        """`id()` of the tier lists to copy before changing them: those of the last `Order`
+        while it lives (a cycle's result that the caller kept can still read it)."""
+        lent = self._lent_ids
+        if lent is None:
+            order = self._lent_to() if self._lent_to is not None else None
+            lent = self._lent_ids = (
+                set() if order is None else {id(e) for _, tiers in order.groups for e in tiers}
+            )
+            self._lent_to = None
+        return lent
 
     def __contains__(self, job: object) -> bool:
         """Is a job of this id pending?"""
