@@ -114,6 +114,16 @@ class Reclaimer:
         key, wide = (job.project, *shape), (self.quota.cohort(job.project) or "", *shape)
         if job.gpus >= min(self.failed.get(key, 1 << 30), self.failed_in.get(wide, 1 << 30)):
             return None
+        if cap is not None and job.id not in self.earmarked:
+            # A capped search never finds more GPUs per node than an uncapped one (`_usable`),
+            # and a job with no GPUs kept for it (R6) has no more than any job that asked
+            # uncapped: their failures hold for it too. Not remembered under `key`, which
+            # a job with GPUs kept for it also reads.
+            loose, loose_wide = (*key[:3], False, exclude), (*wide[:3], False, exclude)
+            if job.gpus >= min(
+                self.failed.get(loose, 1 << 30), self.failed_in.get(loose_wide, 1 << 30)
+            ):
+                return None
         ask = _Ask(job, self.pool.now.usable, exclude, cap, self.earmarked.get(job.id, {}))
         plan = self._search(ask)
         if plan is None:
