@@ -186,8 +186,9 @@ class _Cycle(LineSteps):
 
     def _stream(self, gk: GroupKey, group: Group, phase: int) -> Iterator[Entry]:
         """The group's jobs of this phase that its quota and budget may still let through,
-        and that could still act in their turn (`_acts_below`), in queue order; it stops as
-        soon as the books refuse even its smallest job, or none of its jobs could act."""
+        and that could still act in their turn (`_acts_below`, ADR 0099), in queue order;
+        it stops as soon as the books refuse even its smallest job, or none of its jobs
+        could act."""
         room = self.room.get(gk, 0) if self.policy.quotas else 1 << 30
         quota, budget = self.quota, self.budget
         seen_quota = seen_budget = -1
@@ -248,7 +249,7 @@ class _Cycle(LineSteps):
         search: the head holds the line). All of these would only wait, with the reason
         `explain` gives (`_waits_its_turn`). Reservations exclude nodes by a job's
         walltime: with them, only the closed size counts. Every bound only shrinks in a
-        cycle: closed sizes, the views' and the reclaimer's memos."""
+        cycle: closed sizes, the views' and the reclaimer's memos (ADR 0099)."""
         closed = state.closed_above
         if state.shadow is None:
             return NO_GANG, NO_GANG
@@ -356,7 +357,7 @@ class _Cycle(LineSteps):
             reasons[job.id] = self._waits_its_turn(job, taken[job.gpu_type])
 
     def _waits_its_turn(self, job: Job, taken: int) -> Reason:
-        """The reason of a job passed over only because it could not start (ADR 0008): its
+        """The reason of a job passed over only because it could not start (ADR 0099): its
         quota and budget let it through, yet its type was closed to it, or it was late and
         the `late` view refused it, and it could not reclaim (`_acts_below`). As in
         `_blocked`: a late job that `now` could hold in its turn, after `taken` admissions

@@ -237,7 +237,7 @@ class Queue:
     @property
     def _lent(self) -> set[int]:
         """`id()` of the tier lists to copy before changing them: those of the last `Order`
-        while it lives (a cycle's result that the caller kept can still read it)."""
+        while it lives (a cycle's result that the caller kept can still read it; ADR 0099)."""
         lent = self._lent_ids
         if lent is None:
             order = self._lent_to() if self._lent_to is not None else None

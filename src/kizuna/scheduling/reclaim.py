@@ -118,7 +118,7 @@ class Reclaimer:
             # A capped search never finds more GPUs per node than an uncapped one (`_usable`),
             # and a job with no GPUs kept for it (R6) has no more than any job that asked
             # uncapped: their failures hold for it too. Not remembered under `key`, which
-            # a job with GPUs kept for it also reads.
+            # a job with GPUs kept for it also reads (ADR 0099).
             loose, loose_wide = (*key[:3], False, exclude), (*wide[:3], False, exclude)
             if job.gpus >= min(
                 self.failed.get(loose, 1 << 30), self.failed_in.get(loose_wide, 1 << 30)

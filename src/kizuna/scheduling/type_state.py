@@ -60,7 +60,8 @@ class TypeState:
     books_at_start: tuple[QuotaUsage, BudgetUsage] | None = None
     usable_log: list[list[int]] = field(default_factory=list)
     """GPUs per node of `pool.now` before the cycle's first admission of this type and
-    after each: what a job passed over would have found in its turn (`_Cycle.explain`)."""
+    after each: what a job passed over would have found in its turn (`_Cycle.explain`,
+    ADR 0099)."""
     views_then: dict[int, View] = field(default_factory=dict)
     """Views of `usable_log`'s entries, made by `explain` as it needs them."""
     waits: dict[Alike, tuple[tuple[int, int, int, int], Reason]] = field(default_factory=dict)
