@@ -156,6 +156,26 @@ BUSY = Profile(
         )
     ),
 )
+LINE = Profile(
+    types=st.just(GPU_TYPES[:1]),
+    node_counts=st.integers(1, 3),
+    nodes=_table((8, 8, 4), (0, 1, None), (NodeState.UP,)),
+    projects=_table(("c0",), (1.0, 2.0, 4.0), (0.0, 36_000.0, 360_000.0)),
+    quotas=st.sampled_from(tuple(product((4, 8, 2, 16), (None, 4, 0, 8)))),
+    running_counts=st.integers(1, 5),
+    pending_counts=st.integers(8, 24),
+    pending_kinds=st.just("ok"),
+    shapes=st.sampled_from(
+        (
+            *((g, None, False) for g in (1, 2, 1, 2, 3, 4, 8)),
+            (2, None, True),
+            (8, 4, False),
+            (4, 4, False),
+        )
+    ),
+)
+"""A long line of jobs of few shapes behind a blocked head: many wait alike, late for its
+promised start or refused by the reclaimer, and are passed over (`_Cycle._acts_below`)."""
 PROFILES = st.sampled_from((MIXED, BUSY))
 
 
@@ -365,9 +385,11 @@ def reservations(
 
 
 @st.composite
-def snapshots(draw: Draw, now: Instant = NOW) -> Snapshot:
+def snapshots(
+    draw: Draw, now: Instant = NOW, profiles: st.SearchStrategy[Profile] = PROFILES
+) -> Snapshot:
     """A consistent snapshot: cluster, projects, running and pending jobs, reservations."""
-    profile = draw(PROFILES)
+    profile = draw(profiles)
     nodes = tuple(n for t in draw(profile.types) for n in type_nodes(draw, t, profile))
     types = sorted({n.gpu_type for n in nodes})
     known = project_set(draw, types, profile)
@@ -394,9 +416,13 @@ def _kept_for(draw: Draw, running: list[RunningJob], pending: Sequence[Job]) -> 
 
 
 @st.composite
-def cases(draw: Draw, names: Sequence[str] = tuple(POLICIES)) -> Case:
+def cases(
+    draw: Draw,
+    names: Sequence[str] = tuple(POLICIES),
+    profiles: st.SearchStrategy[Profile] = PROFILES,
+) -> Case:
     """A snapshot, a policy (any of `names`, any switches) and the instant."""
-    return Case(draw(snapshots()), draw(policies(names)), NOW)
+    return Case(draw(snapshots(profiles=profiles)), draw(policies(names)), NOW)
 
 
 def with_policy(case: Case, **switches: bool) -> Case:

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from strategies import Case, cases
+from strategies import BUSY, LINE, Case, cases
 
 from kizuna.kernel.errors import InconsistentSnapshot
 from kizuna.kernel.ids import JobId
@@ -29,8 +29,9 @@ from kizuna.scheduling import (
     run_cycle,
 )
 from kizuna.scheduling import cycle as cycle_module
-from kizuna.scheduling.model import UsageRecord
+from kizuna.scheduling.model import Job, UsageRecord
 from kizuna.scheduling.occupancy import Occupancy
+from kizuna.scheduling.reclaim import Cap, Plan, Reclaimer
 from kizuna.scheduling.testing import end, job, nodes, project, projects, running, settle
 
 
@@ -65,6 +66,23 @@ def each_on_its_own() -> Iterator[None]:
         cycle_module._Cycle._alike = shared  # type: ignore[method-assign]
 
 
+@contextmanager
+def no_reclaim_memos() -> Iterator[None]:
+    """Make every reclaim question searched afresh: no failure remembered (ADR 0008)."""
+    plan = Reclaimer.plan
+
+    def fresh(self: Reclaimer, job: Job, exclude: frozenset[int], cap: Cap | None) -> Plan | None:
+        self.failed.clear()
+        self.failed_in.clear()
+        return plan(self, job, exclude, cap)
+
+    Reclaimer.plan = fresh  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        Reclaimer.plan = plan  # type: ignore[method-assign]
+
+
 def same(a: CycleResult, b: CycleResult) -> None:
     assert a.admissions == b.admissions
     assert a.preemptions == b.preemptions
@@ -80,6 +98,28 @@ def test_passing_over_jobs_changes_nothing(case: Case) -> None:
     with plain_walk():
         plain = run_cycle(case.snapshot, case.policy, case.now)
     same(fast, plain)
+
+
+@settings(max_examples=400, deadline=None)
+@given(cases(profiles=st.just(LINE)))
+def test_passing_over_a_long_line_changes_nothing(case: Case) -> None:
+    """Jobs late for the head's promised start, or refused by the reclaimer, are passed
+    over and explained afterwards with what they would have been told in their turn."""
+    fast = run_cycle(case.snapshot, case.policy, case.now)
+    with plain_walk():
+        plain = run_cycle(case.snapshot, case.policy, case.now)
+    same(fast, plain)
+
+
+@settings(max_examples=300, deadline=None)
+@given(cases(profiles=st.sampled_from((LINE, BUSY))))
+def test_remembered_reclaim_failures_change_nothing(case: Case) -> None:
+    """A reclaim refused at once because a smaller gang of its shape failed (or failed
+    uncapped) gets the answer a search would give."""
+    fast = run_cycle(case.snapshot, case.policy, case.now)
+    with no_reclaim_memos():
+        fresh = run_cycle(case.snapshot, case.policy, case.now)
+    same(fast, fresh)
 
 
 @settings(max_examples=200, deadline=None)

@@ -28,6 +28,8 @@ class View:
     usable: list[int]
     domain_usable: list[int] = field(default_factory=list)
     failed: dict[ShapeKey, int] = field(default_factory=dict)
+    failures: int = 0
+    """Bumped whenever `failed` learns a smaller size."""
     version: int = 0
     """Bumped on every change, so derived figures can be cached."""
     holes: dict[tuple[int, bool], tuple[int, int]] = field(default_factory=dict)
@@ -63,6 +65,7 @@ class View:
         )
         if parts is None:
             self.failed[key] = min(gpus, self.failed.get(key, 1 << 30))
+            self.failures += 1
         return parts
 
     def fits(
@@ -82,6 +85,7 @@ class View:
             room = self.free >= gpus
         if not room:
             self.failed[key] = gpus  # remembered as `find` would: a larger one fails too
+            self.failures += 1
         return room
 
     def largest_hole(self, per_node: int | None, one_domain: bool) -> int:

@@ -26,6 +26,7 @@ from kizuna.kernel.units import UNLIMITED, Instant
 from kizuna.scheduling import reasons
 from kizuna.scheduling.backfill import Shadow, free_at
 from kizuna.scheduling.budget import BudgetBook, Commitments
+from kizuna.scheduling.capacity import View
 from kizuna.scheduling.decisions import (
     Admission,
     CycleResult,
@@ -38,10 +39,17 @@ from kizuna.scheduling.line import LineSteps
 from kizuna.scheduling.model import Job, RunningJob, Snapshot
 from kizuna.scheduling.occupancy import Occupancy
 from kizuna.scheduling.policies.base import Policy, SortKey
-from kizuna.scheduling.queue import Entry, Group, GroupKey, Order, Queue
+from kizuna.scheduling.queue import NO_GANG, Entry, Group, GroupKey, Order, Queue
 from kizuna.scheduling.quota import Fit, QuotaBook
 from kizuna.scheduling.reclaim import Cap
-from kizuna.scheduling.type_state import Alike, Outcome, TypeState, type_state
+from kizuna.scheduling.type_state import (
+    BACKFILL,
+    NOTHING,
+    Alike,
+    Outcome,
+    TypeState,
+    type_state,
+)
 from kizuna.scheduling.validation import ClusterShape, validate_job
 from kizuna.scheduling.views import LazyOrder, LazyReasons
 
@@ -108,6 +116,11 @@ class _Cycle(LineSteps):
         default_factory=dict
     )
     """Validation per kind of request: jobs of one shape and sane times share their answer."""
+    allowed_at: dict[GroupKey, tuple[tuple[int, int], tuple[int, float]]] = field(
+        default_factory=dict
+    )
+    """`_allowed` per group, with the versions of the quota and budget books it was
+    worked out at."""
 
     @classmethod
     def build(cls, occupancy: Occupancy, queue: Queue, policy: Policy, now: Instant) -> _Cycle:
@@ -131,7 +144,7 @@ class _Cycle(LineSteps):
             budget,
             occupancy.cluster,
             occupancy.up,
-            quota.headroom() if policy.quotas else {},
+            occupancy.headroom() if policy.quotas else {},
             holding=holding,
             order=queue.order(),
         )
@@ -173,31 +186,94 @@ class _Cycle(LineSteps):
 
     def _stream(self, gk: GroupKey, group: Group, phase: int) -> Iterator[Entry]:
         """The group's jobs of this phase that its quota and budget may still let through,
-        in queue order; it stops as soon as the books refuse even its smallest job."""
+        and that could still act in their turn (`_acts_below`, ADR 0024), in queue order;
+        it stops as soon as the books refuse even its smallest job, or none of its jobs
+        could act."""
         room = self.room.get(gk, 0) if self.policy.quotas else 1 << 30
         quota, budget = self.quota, self.budget
         seen_quota = seen_budget = -1
         most, work = 0, 0.0
         state = self.types.get(gk[1])
-        can_reclaim = self.policy.quotas and self.policy.backfill
         least_gpus, least_work, first = group.least_gpus, group.least_work, phase == 0
-        # passed over before their keys are made: jobs of the other phase, and jobs larger
-        # than the quota allows (the bound only tightens; every check below still runs)
+        # passed over before their keys are made: jobs of the other phase, jobs larger than
+        # the quota allows, jobs that could not act (the bounds only tighten; every check
+        # below still runs)
         low, high = (-(1 << 30), [room]) if first else (room, [1 << 30])
-        for entry in group.within(self.queue.levels, low, high):
+        late: list[float] = [NO_GANG, 0.0]
+        now = self.now
+        books, acts, seen_acts = high[0], NO_GANG, (-1, -1, -1)
+        for entry in group.within(self.queue.levels, low, high, late, now):
             j = entry[1]
             if (j.gpus <= room) is not first:
                 continue
-            if state is not None and state.closed_above <= least_gpus and not can_reclaim:
-                return  # its type is closed to every job of the group, and none can reclaim
+            if state is not None:
+                view = state.pool.late
+                at = (
+                    state.closed_above,
+                    state.reclaimer.failures,
+                    view.failures if view is not None else -1,
+                )
+                if at != seen_acts:
+                    seen_acts = at
+                    acts, late[0] = self._acts_below(group, state, first)
+                    if acts <= least_gpus:
+                        return  # its type is closed to every job of the group that could act
+                    high[0] = min(books, acts - 1)
+                    if state.shadow is not None:
+                        late[1] = state.shadow.start
             if seen_quota != quota.version or seen_budget != budget.version:
                 seen_quota, seen_budget = quota.version, budget.version
                 most, work = self._allowed(gk, group)
                 if most < least_gpus or work < least_work:
                     return
-                high[0] = min(most, room) if first else most
-            if j.gpus <= most and j.gpus * j.walltime <= work:
+                books = min(most, room) if first else most
+                high[0] = min(books, acts - 1)
+            if (
+                j.gpus <= most
+                and j.gpus < acts
+                and (j.gpus < late[0] or now + j.walltime <= late[1])
+                and j.gpus * j.walltime <= work
+            ):
                 yield entry
+
+    def _acts_below(self, group: Group, state: TypeState, first: bool) -> tuple[int, int]:
+        """The smallest gang of the group that can no longer act this cycle, and the same for
+        its jobs that would still run at the promised start of the type's head ("late").
+
+        Once the head holds the line, jobs of `closed_above` GPUs or more cannot start, so
+        `run` passes them over, unless they are within their nominal quota and may reclaim
+        (only in the first phase, Q5). A late job is placed on the `late` view, which never
+        offers more than `now`: one of a size that view already refused for its shape
+        cannot start either. Jobs that may reclaim wait all the same when the reclaimer
+        already refuses their size at once, for every shape the group asks (a capped
+        search: the head holds the line). All of these would only wait, with the reason
+        `explain` gives (`_waits_its_turn`). Reservations exclude nodes by a job's
+        walltime: with them, only the closed size counts. Every bound only shrinks in a
+        cycle: closed sizes, the views' and the reclaimer's memos (ADR 0024)."""
+        closed = state.closed_above
+        if state.shadow is None:
+            return NO_GANG, NO_GANG
+        reclaims = first and self.policy.quotas and self.policy.backfill
+        if state.reservations:
+            bound = NO_GANG if reclaims else closed
+            return bound, bound
+        shapes = group.shapes
+        late = state.pool.late
+        refused_late = closed
+        if late is not None and self.policy.backfill:
+            failed = late.failed
+            refused_late = max(
+                (min(closed, failed.get((*shape, NOTHING), NO_GANG)) for shape in shapes),
+                default=NO_GANG,
+            )
+        if not reclaims:
+            return closed, refused_late
+        reclaimer = state.reclaimer
+        refused = max(
+            (reclaimer.refuses_from(group.project, shape, True, NOTHING) for shape in shapes),
+            default=NO_GANG,
+        )
+        return max(closed, refused), max(refused_late, refused)
 
     def _may_act(self, gk: GroupKey, group: Group, phase: int) -> bool:
         """Can any job of the group in this phase pass its quota and budget now?"""
@@ -211,12 +287,20 @@ class _Cycle(LineSteps):
 
     def _allowed(self, gk: GroupKey, group: Group) -> tuple[int, float]:
         """The largest gang and the most GPU-seconds a new job of the group may ask now
-        (the budget is not worked out when the quota already refuses every job)."""
+        (the budget is not worked out when the quota already refuses every job); kept
+        while neither book changes."""
+        books = (self.quota.version, self.budget.version)
+        hit = self.allowed_at.get(gk)
+        if hit is not None and hit[0] == books:
+            return hit[1]
         most = self.quota.allowed(*gk) if self.policy.quotas else 1 << 30
         if most < group.least_gpus:
-            return most, 0.0
-        left = self.budget.remaining(*gk) if self.policy.budgets else None
-        return most, (UNLIMITED if left is None else left)
+            found = most, 0.0
+        else:
+            left = self.budget.remaining(*gk) if self.policy.budgets else None
+            found = most, (UNLIMITED if left is None else left)
+        self.allowed_at[gk] = (books, found)
+        return found
 
     def effective_order(self) -> list[Job]:
         """The queue as the cycle walks it: jobs within nominal quota first (Q5)."""
@@ -241,10 +325,14 @@ class _Cycle(LineSteps):
                 self.budget.restore(state.books_at_start[1])
         seen, events, quotas, reasons = self.seen, self.events, self.policy.quotas, self.reasons
         problems, said, book = self.problems, self.quota_said, self.quota
+        taken: dict[GpuType, int] = dict.fromkeys(self.types, 0)
+        """Admissions of each type so far in the walk: which `usable_log` entry was `now`."""
         for job in self.effective_order():
             if job.id in seen:
                 if (outcome := events.get(job.id)) is not None:
                     self._replay(outcome, job)
+                    if outcome is Outcome.ADMITTED:
+                        taken[job.gpu_type] += 1
                 continue
             sane = job.walltime > 0 and job.grace >= 0 and job.min_runtime >= 0
             shape = (job.gpu_type, job.gpus, job.gpus_per_node, job.one_domain, sane)
@@ -266,12 +354,32 @@ class _Cycle(LineSteps):
             if over is not None:
                 reasons[job.id] = over
                 continue
-            reasons[job.id] = self._waits_its_turn(job)
+            reasons[job.id] = self._waits_its_turn(job, taken[job.gpu_type])
 
-    def _waits_its_turn(self, job: Job) -> Reason:
-        """The reason of a job passed over only because its type was closed: its quota and
-        budget let it through, yet no GPU could hold it (ADR 0008)."""
-        return self._behind(job, self.types[job.gpu_type])
+    def _waits_its_turn(self, job: Job, taken: int) -> Reason:
+        """The reason of a job passed over only because it could not start (ADR 0024): its
+        quota and budget let it through, yet its type was closed to it, or it was late and
+        the `late` view refused it, and it could not reclaim (`_acts_below`). As in
+        `_blocked`: a late job that `now` could hold in its turn, after `taken` admissions
+        of its type, would delay the head (backfill); any other waits behind it."""
+        state = self.types[job.gpu_type]
+        shadow = state.shadow
+        assert shadow is not None, "only jobs after the head are passed over as closed"
+        if self.policy.backfill and self.now + job.walltime > shadow.start:
+            log, pool = state.usable_log, state.pool
+            view = pool.now
+            if log:
+                view = state.views_then.get(taken) or state.views_then.setdefault(
+                    taken, View(pool.topo, list(log[taken]))
+                )
+            if view.fits(job.gpus, job.gpus_per_node, job.one_domain, NOTHING):
+                found = state.said.get(BACKFILL)
+                if found is None:
+                    found = state.said[BACKFILL] = reasons.backfill(
+                        job, shadow.job, shadow.start, self.now
+                    )
+                return found
+        return self._behind(job, state)
 
     def _replay(self, outcome: Outcome, job: Job) -> None:
         """Book again what a job took in its turn."""
@@ -355,9 +463,13 @@ class _Cycle(LineSteps):
         if parts is not None:
             if shadow is not None:
                 state.promise.book(job, late, borrows)
+            log = state.usable_log
+            if not log:
+                log.append(list(state.pool.now.usable))
             allocation = state.pool.take(parts, late)
+            log.append(list(state.pool.now.usable))
             end = Instant(self.now + job.walltime)
-            state.releases.extend((end, i, n, job.id) for i, n in parts)
+            state.releases = [*state.releases, *((end, i, n, job.id) for i, n in parts)]
             self.quota.add(job, job.gpus)
             if self.policy.budgets:  # with budgets off nothing reads the budget book
                 self.budget.commit(job)

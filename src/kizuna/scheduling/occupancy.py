@@ -159,6 +159,8 @@ class Occupancy:
     """The running jobs by object identity: an unchanged job is the very same object."""
     holding: dict[tuple[ProjectId, GpuType], list[RunningJob]] = field(default_factory=dict)
     """Running jobs per (project, type), for budget commitments."""
+    _headroom: tuple[int, dict[tuple[ProjectId, GpuType], int]] | None = None
+    """`quota.headroom()`, with the quota book's version it was worked out at."""
 
     @classmethod
     def of(cls, snapshot: Snapshot) -> Occupancy:
@@ -176,6 +178,15 @@ class Occupancy:
         )
         occupancy._apply((), snapshot.running)
         return occupancy
+
+    def headroom(self) -> dict[tuple[ProjectId, GpuType], int]:
+        """GPUs each project may still take within its nominal quota, per type (Q1), as
+        the running jobs leave it; kept while their usage is unchanged (never changed by
+        its readers)."""
+        kept = self._headroom
+        if kept is None or kept[0] != self.quota.version:
+            kept = self._headroom = (self.quota.version, self.quota.headroom())
+        return kept[1]
 
     def advance(
         self,

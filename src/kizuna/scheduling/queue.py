@@ -13,6 +13,7 @@ Keys are made from rank and level when the cycle walks a group; the queue's orde
 from __future__ import annotations
 
 import heapq
+import weakref
 from bisect import bisect_left, insort
 from collections import Counter
 from collections.abc import Collection, Hashable, Iterator, Sequence
@@ -44,6 +45,8 @@ class Group:
     jobs come and go: gang sizes are few, so counting them is enough; works are many, so a
     heap keeps them, its stale tops dropped when read."""
     _sizes: Counter[int] = field(default_factory=Counter)
+    shapes: Counter[tuple[int, bool]] = field(default_factory=Counter)
+    """How many jobs ask each gang shape: (GPUs per node or 0, one domain)."""
     _works: Counter[float] = field(default_factory=Counter)
     _heap: list[float] = field(default_factory=list)
     expiring: list[tuple[float, SortKey, JobId]] = field(default_factory=list)
@@ -56,6 +59,7 @@ class Group:
         """Count every job of the tiers in one pass."""
         jobs = [j for tier in self.tiers for _, j in tier]
         self._sizes = Counter(j.gpus for j in jobs)
+        self.shapes = Counter((j.gpus_per_node or 0, j.one_domain) for j in jobs)
         self._works = Counter(j.gpus * j.walltime for j in jobs)
         self._heap = list(self._works)
         heapify(self._heap)
@@ -66,6 +70,7 @@ class Group:
         """Count a job that joined a tier."""
         work = job.gpus * job.walltime
         self._sizes[job.gpus] += 1
+        self.shapes[(job.gpus_per_node or 0, job.one_domain)] += 1
         self._works[work] += 1
         if self._works[work] == 1:
             heappush(self._heap, work)
@@ -80,6 +85,10 @@ class Group:
             del self._sizes[job.gpus]
             if job.gpus == self.least_gpus:
                 self.least_gpus = min(self._sizes, default=NO_GANG)
+        shape = (job.gpus_per_node or 0, job.one_domain)
+        self.shapes[shape] -= 1
+        if not self.shapes[shape]:
+            del self.shapes[shape]
         self._works[work] -= 1
         if not self._works[work]:
             del self._works[work]
@@ -101,15 +110,19 @@ class Group:
         """The group's jobs in queue order, with their keys under `levels`."""
         return _entries(self.project, self.tiers, levels)
 
-    def within(self, levels: Levels, low: int, high: list[int]) -> Iterator[Entry]:
-        """`entries`, only the jobs of more than `low` and at most `high[0]` GPUs: jobs
-        outside are passed over before a key is made for them. The caller may lower
-        `high[0]` while it iterates (a cycle's books only tighten)."""
+    def within(
+        self, levels: Levels, low: int, high: list[int], late: list[float], now: float
+    ) -> Iterator[Entry]:
+        """`entries`, only the jobs of more than `low` and at most `high[0]` GPUs, less
+        those of `late[0]` GPUs or more that would still run at `late[1]` if they started at
+        `now`: jobs left out are passed over before a key is made for them. The caller may
+        tighten `high[0]` and `late` while it iterates (a cycle's books only tighten)."""
         young, old = self.tiers
-        first = _within(young, levels.level(self.project, 0), low, high)
+        first = _within(young, levels.level(self.project, 0), low, high, late, now)
         if not old:
             return first
-        return heapq.merge(first, _within(old, levels.level(self.project, 1), low, high))
+        second = _within(old, levels.level(self.project, 1), low, high, late, now)
+        return heapq.merge(first, second)
 
 
 def _entries(
@@ -125,14 +138,20 @@ def _entries(
     return heapq.merge(first, _leveled(old, levels.level(project, 1)))
 
 
-def _within(entries: list[Entry], level: int, low: int, high: list[int]) -> Iterator[Entry]:
-    """`_leveled`, only the jobs of more than `low` and at most `high[0]` GPUs."""
+def _within(
+    entries: list[Entry], level: int, low: int, high: list[int], late: list[float], now: float
+) -> Iterator[Entry]:
+    """`_leveled`, only the jobs `Group.within` lets through."""
     if not level:
-        return (e for e in entries if low < e[1].gpus <= high[0])
+        return (
+            (r, j)
+            for r, j in entries
+            if low < j.gpus <= high[0] and (j.gpus < late[0] or now + j.walltime <= late[1])
+        )
     return (
         ((r[0] - level,) + r[1:], j)  # type: ignore[operator]  # noqa: RUF005
         for r, j in entries
-        if low < j.gpus <= high[0]
+        if low < j.gpus <= high[0] and (j.gpus < late[0] or now + j.walltime <= late[1])
     )
 
 
@@ -168,8 +187,11 @@ class Queue:
     where: dict[JobId, tuple[GroupKey, int, SortKey]]
     """Each pending job's group, tier and rank."""
     _members: set[int] | None = None
-    _lent: set[int] = field(default_factory=set)
-    """`id()` of the tier lists the last `Order` holds: copied before they change."""
+    _lent_to: weakref.ref[Order] | None = None
+    """The last `Order`, as long as it may still be read."""
+    _lent_ids: set[int] | None = None
+    """`id()` of the tier lists that order holds, found when the queue first changes after
+    it was made: copied before they change. Empty if no one could read the order any more."""
 
     @classmethod
     def of(cls, policy: Policy, snapshot: Snapshot, now: Instant) -> Queue:
@@ -208,8 +230,22 @@ class Queue:
         """The order as of now, kept for reading later (copy on write: the tiers' lists are
         copied only when the queue next changes them)."""
         groups = tuple((g.project, g.tiers) for g in self.groups.values())
-        self._lent = {id(entries) for _, tiers in groups for entries in tiers}
-        return Order(groups, self.levels)
+        order = Order(groups, self.levels)
+        self._lent_to, self._lent_ids = weakref.ref(order), None
+        return order
+
+    @property
+    def _lent(self) -> set[int]:
+        """`id()` of the tier lists to copy before changing them: those of the last `Order`
+        while it lives (a cycle's result that the caller kept can still read it; ADR 0024)."""
+        lent = self._lent_ids
+        if lent is None:
+            order = self._lent_to() if self._lent_to is not None else None
+            lent = self._lent_ids = (
+                set() if order is None else {id(e) for _, tiers in order.groups for e in tiers}
+            )
+            self._lent_to = None
+        return lent
 
     def __contains__(self, job: object) -> bool:
         """Is a job of this id pending?"""

@@ -104,6 +104,8 @@ class Reclaimer:
     failed_in: dict[tuple[str, int, bool, bool, frozenset[int]], int] = field(default_factory=dict)
     """The same per cohort, for a search with every borrowed job of the cohort: no project
     of the cohort can do better."""
+    failures: int = 0
+    """Bumped whenever `failed` or `failed_in` learns a smaller size."""
 
     def plan(self, job: Job, exclude: frozenset[int], cap: Cap | None) -> Plan | None:
         """Victims that let `job` fit on GPUs outside `exclude`: free ones, ones being
@@ -112,13 +114,33 @@ class Reclaimer:
         key, wide = (job.project, *shape), (self.quota.cohort(job.project) or "", *shape)
         if job.gpus >= min(self.failed.get(key, 1 << 30), self.failed_in.get(wide, 1 << 30)):
             return None
+        if cap is not None and job.id not in self.earmarked:
+            # A capped search never finds more GPUs per node than an uncapped one (`_usable`),
+            # and a job with no GPUs kept for it (R6) has no more than any job that asked
+            # uncapped: their failures hold for it too. Not remembered under `key`, which
+            # a job with GPUs kept for it also reads (ADR 0024).
+            loose, loose_wide = (*key[:3], False, exclude), (*wide[:3], False, exclude)
+            if job.gpus >= min(
+                self.failed.get(loose, 1 << 30), self.failed_in.get(loose_wide, 1 << 30)
+            ):
+                return None
         ask = _Ask(job, self.pool.now.usable, exclude, cap, self.earmarked.get(job.id, {}))
         plan = self._search(ask)
         if plan is None:
+            self.failures += 1
             self.failed[key] = job.gpus
             if ask.cohort_short:
                 self.failed_in[wide] = min(job.gpus, self.failed_in.get(wide, 1 << 30))
         return plan
+
+    def refuses_from(
+        self, project: ProjectId, shape: tuple[int, bool], capped: bool, exclude: frozenset[int]
+    ) -> int:
+        """The smallest gang of `project` of this shape ((GPUs per node or 0, one domain))
+        that `plan` refuses without a search, as things stand; 1 << 30 if none."""
+        key = (project, *shape, capped, exclude)
+        wide = (self.quota.cohort(project) or "", *shape, capped, exclude)
+        return min(self.failed.get(key, 1 << 30), self.failed_in.get(wide, 1 << 30))
 
     def _search(self, ask: _Ask) -> Plan | None:
         parts = self._fit_own(ask)

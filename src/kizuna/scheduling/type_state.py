@@ -11,7 +11,7 @@ from kizuna.kernel.ids import GpuType, JobId
 from kizuna.kernel.units import Instant
 from kizuna.scheduling.backfill import Promise, Shadow
 from kizuna.scheduling.budget import BudgetUsage
-from kizuna.scheduling.capacity import Pool
+from kizuna.scheduling.capacity import Pool, View
 from kizuna.scheduling.decisions import Reason
 from kizuna.scheduling.model import Reservation
 from kizuna.scheduling.occupancy import TypeOccupancy
@@ -58,6 +58,12 @@ class TypeState:
     closed_above: int = 1 << 30
     """Once the head holds the line, no job of this many GPUs or more can start this cycle."""
     books_at_start: tuple[QuotaUsage, BudgetUsage] | None = None
+    usable_log: list[list[int]] = field(default_factory=list)
+    """GPUs per node of `pool.now` before the cycle's first admission of this type and
+    after each: what a job passed over would have found in its turn (`_Cycle.explain`,
+    ADR 0024)."""
+    views_then: dict[int, View] = field(default_factory=dict)
+    """Views of `usable_log`'s entries, made by `explain` as it needs them."""
     waits: dict[Alike, tuple[tuple[int, int, int, int], Reason]] = field(default_factory=dict)
     """The last reason given per kind of job (`_Cycle._alike`) once the head holds the line,
     with the books' and views' versions it was given at."""
