@@ -113,3 +113,26 @@ def test_a_command_that_does_not_exist_fails_with_127(tmp_path: Path) -> None:
     ended = executor.wait(executor.submit(launch).key, 30)
     assert (ended.state, ended.exit_codes) == (RunState.FAILED, (127,))
     assert "cannot start" in executor.logs("nope", 0).read_text()
+
+
+def test_a_rank_that_died_before_recording_its_pid_is_found_by_its_command_line(
+    tmp_path: Path,
+) -> None:
+    """B6: the service killed between starting a rank and the rank writing its pid file: a
+    new executor finds the rank by its command line, instead of calling the run lost and
+    letting it run on beside a second copy."""
+    code = "import time; time.sleep(60)"
+    launch = Launch("half", (sys.executable, "-c", code), TWO_RANKS, tmp_path / "c")
+    first = LocalExecutor(tmp_path / "runs")
+    first.submit(launch)
+    folder = tmp_path / "runs" / "half"
+    deadline = time.monotonic() + 30
+    while not all((folder / f"rank-{r}.pid").exists() for r in (0, 1)):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    (folder / "rank-1.pid").unlink()  # as if the service died before the rank wrote it
+    second = LocalExecutor(tmp_path / "runs")
+    assert second.status("half").state is RunState.RUNNING
+    second.cancel("half", grace=10)
+    assert second.wait("half", 30).exit_codes == (-15, -15)  # both ranks were reached
+    assert first.wait("half", 10).state is RunState.STOPPED

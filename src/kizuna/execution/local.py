@@ -83,6 +83,8 @@ class LocalExecutor:
         run = self._run(key)
         with run.lock:
             now = time.time()
+            if not run.cancelled:  # another executor on the folder may have cancelled it
+                _read_cancel(run)
             codes = [self._code(run, index) for index in range(run.ranks)]
             lost = any(c is LOST for c in codes)
             running = [i for i, c in enumerate(codes) if c is None]
@@ -192,9 +194,7 @@ class LocalExecutor:
         except (FileNotFoundError, ValueError):
             return None
         run = _Run(key, folder, int(launch["ranks"]), float(launch["started"]))
-        with contextlib.suppress(FileNotFoundError, ValueError):
-            run.kill_at = float(json.loads((folder / "cancel.json").read_text())["kill_at"])
-            run.cancelled = True
+        _read_cancel(run)
         return run
 
     def _run(self, key: str) -> _Run:
@@ -239,7 +239,7 @@ class LocalExecutor:
         try:
             return int((run.folder / f"rank-{index}.pid").read_text())
         except (FileNotFoundError, ValueError):
-            return None
+            return _find_wrapper(run.folder, index)
 
     def _ended(self, run: _Run, index: int) -> float:
         recorded = _read_exit(run.folder, index)
@@ -269,6 +269,24 @@ def _read_exit(folder: Path, index: int) -> tuple[int, float] | None:
         return int(found["code"]), float(found["ended"])
     except (FileNotFoundError, ValueError, KeyError):
         return None
+
+
+def _read_cancel(run: _Run) -> None:
+    with contextlib.suppress(FileNotFoundError, ValueError, KeyError):
+        run.kill_at = float(json.loads((run.folder / "cancel.json").read_text())["kill_at"])
+        run.cancelled = True
+
+
+def _find_wrapper(folder: Path, index: int) -> int | None:
+    """B6: the wrapper of rank `index` of the run in `folder` that was started but died
+    (with the service) before it wrote its pid file, found by its command line; None when
+    no such process runs (the rank never started)."""
+    wanted = f"{WRAPPER}\0{folder}\0{index}\0--\0".encode()
+    for proc in Path("/proc").glob("[0-9]*"):
+        with contextlib.suppress(OSError):
+            if wanted in (proc / "cmdline").read_bytes():
+                return int(proc.name)
+    return None
 
 
 def _alive(pid: int, folder: Path) -> bool:
