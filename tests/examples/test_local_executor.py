@@ -92,8 +92,8 @@ def test_a_new_executor_adopts_runs_from_disk_and_never_starts_a_key_twice(
     launch = Launch("adopt", (sys.executable, "-c", code), TWO_RANKS, tmp_path / "c")
     first = LocalExecutor(tmp_path / "runs")
     first.submit(launch)
-    deadline = time.monotonic() + 30
-    while not all((tmp_path / "runs" / "adopt" / f"rank-{r}.pid").exists() for r in (0, 1)):
+    deadline = time.monotonic() + 60
+    while not all("up" in first.logs("adopt", r).read_text() for r in (0, 1)):
         assert time.monotonic() < deadline
         time.sleep(0.05)
     second = LocalExecutor(tmp_path / "runs")  # the first one is gone, its ranks are not
@@ -121,13 +121,13 @@ def test_a_rank_that_died_before_recording_its_pid_is_found_by_its_command_line(
     """B6: the service killed between starting a rank and the rank writing its pid file: a
     new executor finds the rank by its command line, instead of calling the run lost and
     letting it run on beside a second copy."""
-    code = "import time; time.sleep(60)"
+    code = "import time; print('up', flush=True); time.sleep(60)"
     launch = Launch("half", (sys.executable, "-c", code), TWO_RANKS, tmp_path / "c")
     first = LocalExecutor(tmp_path / "runs")
     first.submit(launch)
     folder = tmp_path / "runs" / "half"
-    deadline = time.monotonic() + 30
-    while not all((folder / f"rank-{r}.pid").exists() for r in (0, 1)):
+    deadline = time.monotonic() + 60
+    while not all("up" in first.logs("half", r).read_text() for r in (0, 1)):
         assert time.monotonic() < deadline
         time.sleep(0.05)
     (folder / "rank-1.pid").unlink()  # as if the service died before the rank wrote it
