@@ -35,7 +35,7 @@ from kizuna.services.errors import InvalidRequest
 from kizuna.services.kinds import FINAL
 from kizuna.services.pages import visible_only
 from kizuna.services.principal import Principal
-from kizuna.store.tables import Job, Organization, Project, Run
+from kizuna.store.tables import Job, Run
 from kizuna.traces.model import TraceRecord
 
 
@@ -62,7 +62,7 @@ def export(
         statement = statement.where(Job.submitted_at < until)
     jobs = list(session.scalars(statement.order_by(Job.submitted_at, Job.id)))
     held = _held(session, [j.id for j in jobs])
-    names = _names(session, {j.project_id for j in jobs})
+    names = project_service.names(session, {j.project_id for j in jobs})
     return [_record(j, held[j.id], names[j.project_id]) for j in jobs if j.id in held]
 
 
@@ -81,15 +81,6 @@ def _held(session: Session, job_ids: list[int]) -> dict[int, float]:
         if ended is not None:
             out[job_id] += max(0.0, (ended - admitted).total_seconds())
     return out
-
-
-def _names(session: Session, ids: set[str]) -> dict[str, str]:
-    rows = session.execute(
-        select(Project.id, Organization.name, Project.name)
-        .join(Organization, Organization.id == Project.organization_id)
-        .where(Project.id.in_(ids))
-    )
-    return {pid: f"{org}/{name}" for pid, org, name in rows}
 
 
 def _record(job: Job, duration: float, project: str) -> TraceRecord:

@@ -32,7 +32,7 @@ from kizuna.services import projects as project_service
 from kizuna.services.errors import InvalidRequest
 from kizuna.services.pages import visible_only
 from kizuna.services.principal import Principal
-from kizuna.store.tables import Award, Job, Organization, Project, Run, UsageRecord
+from kizuna.store.tables import Award, Job, Organization, Run, UsageRecord
 
 BURN_WINDOW = timedelta(days=7)
 LATEST = datetime.max.replace(tzinfo=UTC).timestamp()
@@ -218,7 +218,7 @@ def balances(
         statement = statement.where(Award.ends_at > now)
     awards = list(session.scalars(statement.order_by(Award.id)))
     found = balances_of(session, awards)
-    names = _project_names(session, {a.project_id for a in awards})
+    names = project_service.names(session, {a.project_id for a in awards})
     spans = _spans(session, [a.id for a in awards], now - BURN_WINDOW, now)
     out = []
     for a in awards:
@@ -256,15 +256,6 @@ def _spans(
         used = charge_ms(run.gpus, start, now.timestamp(), run.hold_ms // max(1, run.gpus) // 1000)
         out[run.award_id].append((start, now.timestamp(), used))
     return out
-
-
-def _project_names(session: Session, ids: set[str]) -> dict[str, str]:
-    rows = session.execute(
-        select(Project.id, Organization.name, Project.name)
-        .join(Organization, Organization.id == Project.organization_id)
-        .where(Project.id.in_(ids))
-    )
-    return {pid: f"{org}/{name}" for pid, org, name in rows}
 
 
 GROUPS = ("organization", "project", "gpu_type", "job", "award")
@@ -310,7 +301,7 @@ def usage(
     if until is not None:
         statement = statement.where(UsageRecord.ended_at < until)
     records = list(session.scalars(statement.order_by(UsageRecord.id)))
-    names = _project_names(session, {r.project_id for r in records})
+    names = project_service.names(session, {r.project_id for r in records})
     org_names = {
         oid: name
         for oid, name in session.execute(

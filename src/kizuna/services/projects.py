@@ -23,7 +23,7 @@ from kizuna.services.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from kizuna.services.ids import new_id
 from kizuna.services.pages import Page, page, visible_only
 from kizuna.services.principal import Principal
-from kizuna.store.tables import Award, Project
+from kizuna.store.tables import Award, Organization, Project
 
 T = TypeVar("T")
 
@@ -246,6 +246,17 @@ def narrowed(
         org = orgs.get(session, principal, organization)
         statement = statement.where(organization_column == org.id)
     return statement
+
+
+def names(session: Session, ids: set[str]) -> dict[str, str]:
+    """`org/name` of each project among `ids` (no visibility check: for rows already
+    filtered to what the caller sees)."""
+    rows = session.execute(
+        select(Project.id, Organization.name, Project.name)
+        .join(Organization, Organization.id == Project.organization_id)
+        .where(Project.id.in_(ids))
+    )
+    return {pid: f"{org}/{name}" for pid, org, name in rows}
 
 
 def covers(session: Session, project_id: str, gpu_type: str, at: datetime) -> bool:
