@@ -223,13 +223,15 @@ class LocalExecutor:
         if recorded is not None:
             return recorded[0]
         pid = self._pid(run, index)
-        if pid is None:
-            return LOST
-        if _alive(pid, run.folder):
+        if pid is not None and _alive(pid, run.folder):
             return None
-        # ended without recording: killed with its group (SIGKILL), unless it wrote late
+        # it ended between the two looks at its exit file (a wrapper that exited is no longer
+        # found by its command line), or ended without recording: killed with its group
+        # (SIGKILL); or it never started
         recorded = _read_exit(run.folder, index)
-        return -signals.SIGKILL if recorded is None else recorded[0]
+        if recorded is not None:
+            return recorded[0]
+        return LOST if pid is None else -signals.SIGKILL
 
     @staticmethod
     def _pid(run: _Run, index: int) -> int | None:
