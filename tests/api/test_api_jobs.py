@@ -38,6 +38,16 @@ def test_an_impossible_job_is_refused_at_once_with_every_reason(service: Service
     assert service.ok("GET", "/jobs")["items"] == []
 
 
+def test_a_job_asks_to_be_requeued_by_default_or_not(service: Service) -> None:
+    setup_cluster(service)
+    assert service.job("acme/llm")["requeue"] is True
+    job = service.job("acme/llm", requeue=False)
+    assert job["requeue"] is False
+    assert service.ok("GET", f"/jobs/{job['id']}")["requeue"] is False
+    body = {"project": "acme/llm", "command": ["x"], "gpus": 8, "gpu_type": "H100", "walltime": 60}
+    assert service.call("POST", "/jobs", json={**body, "requeue": "no"}).status_code == 422
+
+
 def test_cancel_ends_a_job_once_and_records_the_event(service: Service) -> None:
     setup_cluster(service)
     job = service.job("acme/llm")

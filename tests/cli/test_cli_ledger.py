@@ -1,5 +1,5 @@
-"""`kizuna balance`, `usage`, `logs` and `submit --signal/--chdir` against a real service that
-runs its scheduling loop and the local executor, as a shell would drive them."""
+"""`kizuna balance`, `usage`, `logs` and `submit --signal/--chdir/--no-requeue` against a real
+service that runs its scheduling loop and the local executor, as a shell would drive them."""
 
 from __future__ import annotations
 
@@ -122,6 +122,12 @@ def test_submit_sends_the_checkpoint_signal_and_the_folder(live: Live, tmp_path:
     assert shown["state"] == "succeeded"  # it ran in that folder
     bad = live("submit", "-A", "acme/llm", "--signal", "KILL", "--", "true", code=2)
     assert "--signal" in bad.stderr
+
+
+def test_submit_asks_to_be_requeued_or_not_as_sbatch(live: Live) -> None:
+    assert live.json("show", str(live.submit()))["requeue"] is True
+    shown = live.wait_ended(live.submit("--no-requeue"))
+    assert (shown["requeue"], shown["state"]) == (False, "succeeded")
 
 
 @pytest.mark.parametrize(

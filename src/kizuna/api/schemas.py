@@ -252,6 +252,13 @@ class JobCreate(Body):
         ]
         | None
     ) = None
+    requeue: Annotated[
+        StrictBool,
+        Field(
+            description="Whether a run lost by its backend or on a node that went down sends "
+            "the job back to the queue (sbatch --requeue) or fails it (--no-requeue)"
+        ),
+    ] = True
 
 
 class ReasonPublic(BaseModel):
@@ -276,6 +283,7 @@ class JobPublic(Public):
     signal: str
     grace: int
     workdir: str | None
+    requeue: bool
     segments: int = Field(description="Runs started so far (a preempted job runs again)")
     state: str
     submitted_at: datetime

@@ -188,6 +188,14 @@ def submit(
             show_default=False,
         ),
     ] = None,
+    requeue: Annotated[
+        bool,
+        typer.Option(
+            "--requeue/--no-requeue",
+            help="On a run lost by its backend or a node that went down: back to the queue, "
+            "or fail the job (sbatch --requeue/--no-requeue).",
+        ),
+    ] = True,
     output: Output = OutputFormat.TABLE,
 ) -> None:
     """Submit a job, like sbatch: `kizuna submit -A acme/llm -G 8 -t 2h -- python train.py`."""
@@ -211,6 +219,7 @@ def submit(
             "signal": sig,
             "grace": grace,
             "workdir": str(workdir),
+            "requeue": requeue,
         }
         if per_node is not None:
             body["gpus_per_node"] = per_node

@@ -64,6 +64,7 @@ class Submission:
     signal: str = "TERM"
     grace: int = 30
     workdir: str | None = None
+    requeue: bool = True
 
 
 def submit(ctx: Context, request: Submission) -> Job:
@@ -86,6 +87,7 @@ def submit(ctx: Context, request: Submission) -> Job:
         signal=request.signal,
         grace=request.grace,
         workdir=request.workdir,
+        requeue=request.requeue,
         segments=0,
         reason_start=None,
         state=JobState.PENDING.value,

@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -155,6 +156,9 @@ class Job(Base):
     """Runs started so far; the next run is segment `segments + 1`."""
     reason_start: Mapped[datetime | None]
     """The scheduler's estimate of the earliest start, with the stored reason."""
+    requeue: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    """Whether a run its backend lost, or one on a node that went down, sends the job back to
+    pending (sbatch's `--requeue`, the default) or fails it (`--no-requeue`)."""
 
 
 class Run(Base):
