@@ -38,6 +38,10 @@ class Settings:
     loop_every: float = 0.25
     """Seconds between the loop's ticks when nothing wakes it."""
     policy: str = "fair-share"
+    ray_address: str = ""
+    """Run jobs on this Ray cluster instead of the local executor (ADR 0025): `ray://head:10001`
+    (Ray Client, from anywhere) or `head:6379` on a node of the cluster. Needs the `ray`
+    extra (`pip install 'kizuna[ray]'`). Empty: the local executor."""
     """The scheduling policy of the live loop (`kizuna simulate --help` lists them)."""
     url: str = ""
     """Where the CLI finds the service (default: http://host:port)."""

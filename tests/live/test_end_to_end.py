@@ -9,55 +9,23 @@ from __future__ import annotations
 import json
 import sys
 import time
-from pathlib import Path
-from typing import Any
 
 import pytest
-from sqlalchemy import select
 
 from kizuna.api.testing import Service
 from kizuna.ledger.rules import charge_ms
-from kizuna.services.ledger import balances_of
-from kizuna.store.engine import reading
-from kizuna.store.tables import Award, Run, UsageRecord
-
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "ddp_train.py"
-
-
-def wait_for(live: Service, job: int, states: set[str], timeout: float = 120) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        found: dict[str, Any] = live.ok("GET", f"/jobs/{job}")
-        if found["state"] in states:
-            return found
-        assert time.monotonic() < deadline, (states, found)
-        time.sleep(0.1)
+from live import jobs
+from live.jobs import runs_of, wait_for
 
 
 def world(live: Service) -> None:
-    """One node of two virtual GPUs; `acme/urgent` owns them (nominal 2), `beta/train` has
-    no nominal quota and borrows whatever is idle."""
+    """One node of two virtual GPUs of type `cpu`, and the two projects of `jobs.world`."""
     live.node("n0", "cpu", 2)
-    live.org("acme")
-    live.project("acme", "urgent")
-    live.award("acme/urgent", "cpu", hours=10, nominal=2)
-    live.org("beta")
-    live.project("beta", "train")
-    live.award("beta/train", "cpu", hours=10, nominal=0)
+    jobs.world(live, "cpu")
 
 
 def ddp(live: Service, project: str, *extra: str) -> int:
-    command = [sys.executable, str(EXAMPLE), "--steps", "40", *extra]
-    job = live.job(project, 2, command=command, gpu_type="cpu", walltime=600, grace=20)
-    return int(job["id"])
-
-
-def runs_of(live: Service, job: int) -> list[tuple[Run, UsageRecord | None]]:
-    sessions = live.client.app.state.kizuna.sessions  # type: ignore[attr-defined]
-    with reading(sessions) as session:
-        runs = list(session.scalars(select(Run).where(Run.job_id == job).order_by(Run.segment)))
-        usage = {u.run_id: u for u in session.scalars(select(UsageRecord))}
-        return [(r, usage.get(r.id)) for r in runs]
+    return jobs.ddp(live, project, "cpu", *extra)
 
 
 @pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)  # the store: the other tests
@@ -106,18 +74,8 @@ def test_ddp_is_preempted_resumes_from_its_checkpoint_and_is_charged_exactly(
     first, urgent_run = runs[0][0], runs_of(live, urgent)[0][0]
     assert first.ended_at is not None and urgent_run.started_at is not None
     assert urgent_run.started_at >= first.ended_at  # the GPUs were free before they were given
-    for run, record in runs:
-        assert record is not None and run.started_at is not None and run.ended_at is not None
-        length = (run.ended_at - run.started_at).total_seconds()
-        assert record.gpu_ms == charge_ms(2, 0.0, length, 600) > 0
-    sessions = live.client.app.state.kizuna.sessions  # type: ignore[attr-defined]
-    with reading(sessions) as session:
-        award = session.scalar(select(Award).where(Award.project_id == done["project_id"]))
-        assert award is not None
-        balance = balances_of(session, [award])[award.id]
-    charged = sum(record.gpu_ms for _, record in runs if record is not None)
-    assert (balance.charged_ms, balance.held_ms) == (charged, 0)
-    assert balance.available_ms == 10 * 3600 * 1000 - charged
+    assert all(run.started_at is not None for run, _ in runs)
+    jobs.charged_by_the_rule(live, done["project_id"], runs, 600)
 
 
 def test_a_cancelled_running_job_gets_its_signal_and_pays_until_it_stopped(
@@ -180,3 +138,21 @@ def test_a_run_on_a_node_that_goes_down_is_killed_and_its_job_requeued(live: Ser
     assert again["segments"] == 2
     live.ok("POST", f"/jobs/{job}/cancel")
     assert wait_for(live, job, {"cancelled"}, 60)["state"] == "cancelled"
+
+
+def test_a_job_that_asked_not_to_be_requeued_fails_when_its_node_goes_down(
+    live: Service,
+) -> None:
+    world(live)
+    command = [sys.executable, "-c", "import time; time.sleep(60)"]
+    made = live.job("acme/urgent", 2, command=command, gpu_type="cpu", walltime=600, requeue=False)
+    job = made["id"]
+    assert made["requeue"] is False
+    wait_for(live, job, {"running"}, 30)
+    live.ok("PATCH", "/nodes/n0", json={"state": "down"})
+    failed = wait_for(live, job, {"failed", "pending"}, 30)
+    assert failed["state"] == "failed" and failed["ended_at"] and failed["segments"] == 1
+    assert [e["kind"] for e in failed["events"]][-2:] == ["node-down", "failed"]
+    assert "asked not to be requeued" in failed["events"][-1]["message"]
+    [(run, record)] = runs_of(live, job)
+    assert run.outcome == "node-down" and record is not None and record.gpu_ms > 0

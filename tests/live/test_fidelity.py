@@ -30,27 +30,24 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from kizuna.api.app import create_app
-from kizuna.api.testing import AWARD_WINDOW, Service
+from kizuna.api.testing import AWARD_WINDOW, Service, running
 from kizuna.config import Settings
 from kizuna.kernel.ids import CohortId, GpuType, JobId, ProjectId
 from kizuna.kernel.units import Instant, Seconds
 from kizuna.scheduling import make_policy
 from kizuna.scheduling.model import PRIORITY_CLASSES, Job, Project, Quota
 from kizuna.services import nodes as node_service
-from kizuna.services.bootstrap import bootstrap
 from kizuna.simulation.metrics import JobHistory
 from kizuna.simulation.replay import ReplayOptions, replay
 from kizuna.simulation.workload import TraceJob, Workload
-from kizuna.store.engine import reading, writing
+from kizuna.store.engine import reading
 from kizuna.store.tables import Run
 from kizuna.traces.canonical import read_csv
 from kizuna.traces.model import TraceRecord
@@ -100,11 +97,8 @@ def plan() -> list[Planned]:
 @pytest.fixture
 def service(tmp_path: Path) -> Iterator[Service]:
     settings = Settings(home=tmp_path / "kizuna", loop_every=LOOP_EVERY)
-    app = create_app(settings)
-    with writing(app.state.kizuna.sessions) as session:
-        _, secret = bootstrap(session, "a@office.example", "A", "program-office", datetime.now(UTC))
-    with TestClient(app) as client:
-        yield Service(client, secret)
+    with running(settings) as started:
+        yield started
 
 
 def setup(service: Service) -> None:

@@ -61,6 +61,20 @@ def wire(settings: Settings, clock: Callable[[], datetime] = system_clock) -> Wi
     return Wiring(settings, engine, session_factory(engine), log_state, clock)
 
 
+def _backend(settings: Settings) -> Backend:
+    """The local executor, or the Ray backend when `ray_address` is set (ADR 0025)."""
+    if not settings.ray_address:
+        return LocalExecutor(settings.runs_dir)
+    try:
+        from kizuna.execution.ray_backend import RayExecutor  # noqa: PLC0415 - optional extra
+    except ImportError as error:
+        raise RuntimeError(
+            f"ray_address is {settings.ray_address!r} but Ray is not installed here: "
+            "pip install 'kizuna[ray]'"
+        ) from error
+    return RayExecutor(settings.ray_address, settings.runs_dir)
+
+
 def create_app(
     settings: Settings,
     clock: Callable[[], datetime] = system_clock,
@@ -72,7 +86,7 @@ def create_app(
     executor in `settings.runs_dir`); both off in some tests."""
     wired = wire(settings, clock)
     if background and settings.loop:
-        executor = backend or LocalExecutor(settings.runs_dir)
+        executor = backend or _backend(settings)
         loop = Loop(wired.sessions, executor, settings.home, clock, settings.policy)
         runner = Runner(loop, leadership_for(wired.engine, settings.home), settings.loop_every)
         if isinstance(executor, LocalExecutor) and executor.on_exit is None:

@@ -3,11 +3,19 @@ that make organizations, projects, nodes, awards, people and jobs in one line ea
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi.testclient import TestClient
 from httpx2 import Response
+
+from kizuna.api.app import create_app
+from kizuna.config import Settings
+from kizuna.services.bootstrap import bootstrap
+from kizuna.store.engine import writing
 
 API = "/api/v1"
 AWARD_WINDOW = {"starts_at": "2026-01-01T00:00:00Z", "ends_at": "2099-01-01T00:00:00Z"}
@@ -15,6 +23,19 @@ AWARD_WINDOW = {"starts_at": "2026-01-01T00:00:00Z", "ends_at": "2099-01-01T00:0
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+@contextmanager
+def running(settings: Settings, background: bool = True) -> Iterator[Service]:
+    """The service on `settings` in this process with its first program admin bootstrapped;
+    its lifespan runs (with the scheduling loop and its backend when `background`)."""
+    app = create_app(settings, background=background)
+    with writing(app.state.kizuna.sessions) as session:
+        _, secret = bootstrap(
+            session, "admin@office.example", "Ada Admin", "program-office", datetime.now(UTC)
+        )
+    with TestClient(app) as client:
+        yield Service(client, secret)
 
 
 @dataclass

@@ -14,11 +14,15 @@ B6. A run the backend cannot account for (half started when the service died, or
     is gone) is `LOST`; a run it knows of but never started raises `KeyError` on `status`.
 B7. Optional: a backend may call back (`on_exit(key)`) when a rank of a run ends, so the live
     loop wakes at once instead of at its next timer tick; status is still read by `status`.
+B8. Optional (`Inventory`): a backend that knows its machines says which nodes it has now,
+    with their GPUs, GPU type and topology, and whether each is alive; the live loop keeps
+    the store's nodes in step with it (live/inventory.py).
 """
 
 from __future__ import annotations
 
 import signal as signals
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -76,6 +80,60 @@ SIGNALS: Mapping[str, signals.Signals] = {
     "HUP": signals.SIGHUP,
 }
 """The checkpoint signals a job may ask for, by Slurm's names."""
+
+
+def torchrun_env(launch: Launch, master_addr: str, master_port: int) -> list[dict[str, str]]:
+    """Each rank's environment as `torchrun` gives it and PyTorch DDP expects: RANK,
+    LOCAL_RANK (the rank's place among the ranks of its node), WORLD_SIZE, LOCAL_WORLD_SIZE,
+    MASTER_ADDR (rank 0's node), MASTER_PORT, CUDA_VISIBLE_DEVICES (the GPU indices the
+    scheduler gave it) and KIZUNA_CHECKPOINT_DIR, over the launch's own variables."""
+    per_node = Counter(rank.node for rank in launch.ranks)
+    seen: Counter[str] = Counter()
+    out = []
+    for index, rank in enumerate(launch.ranks):
+        out.append(
+            {
+                **launch.env,
+                "RANK": str(index),
+                "WORLD_SIZE": str(len(launch.ranks)),
+                "LOCAL_RANK": str(seen[rank.node]),
+                "LOCAL_WORLD_SIZE": str(per_node[rank.node]),
+                "MASTER_ADDR": master_addr,
+                "MASTER_PORT": str(master_port),
+                "CUDA_VISIBLE_DEVICES": ",".join(str(g) for g in rank.gpus),
+                "KIZUNA_CHECKPOINT_DIR": str(launch.checkpoint_dir),
+            }
+        )
+        seen[rank.node] += 1
+    return out
+
+
+def gang_state(codes: list[int | object | None], cancelled: bool, lost: bool) -> RunState:
+    """A gang's state from its ranks' exit codes (None: runs; anything else not an int: the
+    rank is lost), whether it was cancelled and whether a rank is lost (B5, B6)."""
+    if None in codes:
+        return RunState.RUNNING
+    if lost:
+        return RunState.LOST
+    if cancelled:
+        return RunState.STOPPED
+    return RunState.SUCCEEDED if all(c == 0 for c in codes) else RunState.FAILED
+
+
+@dataclass(frozen=True)
+class NodeFact:
+    """One node as a backend sees it (B8)."""
+
+    name: str
+    gpu_type: str
+    gpus: int
+    nvlink_domain: str
+    rack: str
+    alive: bool
+
+
+class Inventory(Protocol):
+    def nodes(self) -> list[NodeFact]: ...
 
 
 class Backend(Protocol):

@@ -25,12 +25,11 @@ import subprocess
 import sys
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kizuna.execution.backend import SIGNALS, Launch, RunState, RunStatus
+from kizuna.execution.backend import SIGNALS, Launch, RunState, RunStatus, gang_state, torchrun_env
 
 POLL = 0.05
 FAILED_GANG_GRACE = 2.0
@@ -97,7 +96,7 @@ class LocalExecutor:
             if not running and run.ended_at is None:
                 run.ended_at = max((self._ended(run, i) for i in range(run.ranks)), default=now)
             exit_codes = tuple(c if isinstance(c, int) else None for c in codes)
-            state = _state(codes, run.cancelled, lost)
+            state = gang_state(codes, run.cancelled, lost)
             return RunStatus(
                 key,
                 state,
@@ -116,7 +115,7 @@ class LocalExecutor:
             if not run.cancelled or run.kill_at is None or kill_at < run.kill_at:
                 run.kill_at = kill_at
             run.cancelled = True
-            _write(run.folder / "cancel.json", json.dumps({"kill_at": run.kill_at}))
+            write_atomically(run.folder / "cancel.json", json.dumps({"kill_at": run.kill_at}))
             running = [i for i in range(run.ranks) if self._code(run, i) is None]
             self._signal(run, running, SIGNALS[signal])
             if grace <= 0:
@@ -142,25 +141,13 @@ class LocalExecutor:
         folder.mkdir(parents=True, exist_ok=True)
         launch.checkpoint_dir.mkdir(parents=True, exist_ok=True)
         started = time.time()
-        _write(folder / "launch.json", json.dumps({"ranks": len(launch.ranks), "started": started}))
+        write_atomically(
+            folder / "launch.json", json.dumps({"ranks": len(launch.ranks), "started": started})
+        )
         run = _Run(launch.key, folder, len(launch.ranks), started)
-        port = free_port(self.master_addr)
-        per_node = Counter(rank.node for rank in launch.ranks)
-        seen: Counter[str] = Counter()
-        for index, rank in enumerate(launch.ranks):
-            env = {
-                **os.environ,
-                **launch.env,
-                "RANK": str(index),
-                "WORLD_SIZE": str(len(launch.ranks)),
-                "LOCAL_RANK": str(seen[rank.node]),
-                "LOCAL_WORLD_SIZE": str(per_node[rank.node]),
-                "MASTER_ADDR": self.master_addr,
-                "MASTER_PORT": str(port),
-                "CUDA_VISIBLE_DEVICES": ",".join(str(g) for g in rank.gpus),
-                "KIZUNA_CHECKPOINT_DIR": str(launch.checkpoint_dir),
-            }
-            seen[rank.node] += 1
+        envs = torchrun_env(launch, self.master_addr, free_port(self.master_addr))
+        for index, rank_env in enumerate(envs):
+            env = {**os.environ, **rank_env}
             command = [sys.executable, "-I", WRAPPER, str(folder), str(index), "--"]
             with open(self.logs(launch.key, index), "ab") as log:
                 run.children[index] = subprocess.Popen(
@@ -255,16 +242,6 @@ class LocalExecutor:
                     os.killpg(pid, sig)  # the rank and whatever it started
 
 
-def _state(codes: list[int | object | None], cancelled: bool, lost: bool) -> RunState:
-    if None in codes:
-        return RunState.RUNNING
-    if lost:
-        return RunState.LOST
-    if cancelled:
-        return RunState.STOPPED
-    return RunState.SUCCEEDED if all(c == 0 for c in codes) else RunState.FAILED
-
-
 def _read_exit(folder: Path, index: int) -> tuple[int, float] | None:
     try:
         found = json.loads((folder / f"rank-{index}.exit").read_text())
@@ -309,7 +286,8 @@ def _alive(pid: int, folder: Path) -> bool:
     return True
 
 
-def _write(path: Path, data: str) -> None:
+def write_atomically(path: Path, data: str) -> None:
+    """Writes a temporary file, fsyncs it, renames it over `path`."""
     temporary = path.with_name(path.name + ".tmp")
     with open(temporary, "w") as f:
         f.write(data)

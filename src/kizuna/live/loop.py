@@ -1,10 +1,14 @@
 """One tick of the live loop (ADR 0022): observe runs, run a cycle, launch what it admitted.
 
+T0. Inventory: a backend that knows its nodes (B8, the Ray backend) is asked for them every
+    `INVENTORY_EVERY` seconds and the store's nodes follow (inventory.py I1-I4): new ones
+    join, dead ones go down (their runs are then stopped in T1), returning ones come up.
 T1. Observe: each started run's status from the backend. A run that ended is settled (one
     usage record, ledger L2) and its job moves on: succeeded or failed by its exit codes;
     after a stop, by why it was stopped: preempted -> requeued (pending again, its history
     kept), cancelled, timed out; a run the backend lost, or one on a node that went down
-    (killed at once) -> requeued. A stop asked for
+    (killed at once) -> requeued, or failed if the job asked not to be (`Job.requeue`, as
+    `sbatch --no-requeue`). A stop asked for
     (preemption, cancellation) or due (walltime less grace, as `sbatch --signal=SIG@grace`)
     sends the job's checkpoint signal once, the kill following at the deadline.
 T2. Cycle: in one write transaction, the store's snapshot (picture.py) goes through the
@@ -35,6 +39,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from kizuna.execution.backend import Backend, Launch, Rank, RunState, RunStatus
 from kizuna.kernel.ids import JobId
 from kizuna.kernel.units import Instant
+from kizuna.live.inventory import Inventory
 from kizuna.live.picture import Picture, allocation_json, allocation_of, stop_deadline
 from kizuna.scheduling import Scheduler, make_policy
 from kizuna.services import ledger
@@ -45,6 +50,8 @@ from kizuna.store.tables import Job, JobEvent, Node, Run
 log = logging.getLogger("kizuna.loop")
 ACTOR = "kizuna:loop"
 RECHECK = 2.0
+INVENTORY_EVERY = 2.0
+"""Seconds between two looks at a backend's nodes (B8), when it keeps an inventory."""
 ONE_BY_ONE = 8
 """Up to this many jobs that arrived since the last cycle are decided one arrival at a
 time, in submit order, as the simulator's events decide them (T2); more go in one cycle."""
@@ -80,6 +87,8 @@ class Loop:
     _wanted: bool = True
     _cycled_up_to: int = 0
     """The newest job id a cycle has seen: later ones arrived since."""
+    inventory: Inventory = field(default_factory=Inventory)
+    _last_inventory: float = float("-inf")
 
     def __post_init__(self) -> None:
         self.scheduler = Scheduler(make_policy(self.policy))
@@ -90,6 +99,7 @@ class Loop:
 
     def tick(self) -> TickReport:
         report = TickReport()
+        self._take_inventory()
         self._observe(report)
         if self._should_cycle(report):
             self._cycle(report)
@@ -99,6 +109,24 @@ class Loop:
         return report
 
     # -- T1 ---------------------------------------------------------------------------------
+
+    def _take_inventory(self) -> None:
+        """B8: a backend that knows its nodes keeps the store's in step (inventory.py)."""
+        nodes = getattr(self.backend, "nodes", None)
+        now = self.clock()
+        if nodes is None or now.timestamp() - self._last_inventory < INVENTORY_EVERY:
+            return
+        self._last_inventory = now.timestamp()
+        try:
+            facts = nodes()
+        except Exception:  # the backend's own errors (a lost connection): try next time
+            log.exception("cannot read the backend's nodes")
+            return
+        with writing(self.sessions) as session:
+            changes = self.inventory.reconcile(session, facts, now)
+        if changes:
+            log.info("nodes: %s", "; ".join(changes))
+            self._wanted = True
 
     def _observe(self, report: TickReport) -> None:
         with reading(self.sessions) as session:
@@ -146,6 +174,8 @@ class Loop:
             for run_id, status in ended:
                 if self._end(session, run_id, status, now):
                     report.ended += 1
+                if status.state is RunState.LOST:  # its node may be gone: look again now
+                    self._last_inventory = float("-inf")
 
     def _watch(
         self, run: Run, job: Job, now: datetime, down: set[str]
@@ -195,17 +225,20 @@ class Loop:
     ) -> None:
         codes = [c for c in status.exit_codes if c is not None]
         code = next((c for c in codes if c != 0), 0 if codes else None)
+        detail = f"run {run.segment} ended" + (f", exit code {code}" if code is not None else "")
         if state is JobState.PENDING:
             why = {"lost": "lost by its backend", "node-down": "stopped: its node went down"}.get(
                 run.outcome or "", "preempted"
             )
-            job.state = JobState.PENDING.value
-            _event(session, job, at, "requeued", f"run {run.segment} {why}; back in the queue")
-            return
+            if job.requeue or run.outcome == "preempted":  # a preemption always requeues
+                job.state = JobState.PENDING.value
+                _event(session, job, at, "requeued", f"run {run.segment} {why}; back in the queue")
+                return
+            state = JobState.FAILED
+            detail = f"run {run.segment} {why}; the job asked not to be requeued"
         job.state, job.ended_at, job.exit_code = state.value, at, code
         job.reason_code = job.reason_message = None
         job.reason_start = None
-        detail = f"run {run.segment} ended" + (f", exit code {code}" if code is not None else "")
         _event(session, job, at, state.value, detail)
 
     # -- T2 ---------------------------------------------------------------------------------
@@ -332,10 +365,16 @@ class Loop:
                 ended.append((run.id, RunStatus(key, RunState.STOPPED, ())))
                 continue
             try:
-                launched.append((run, self.backend.submit(self._launch_of(run, job, key))))
+                status = self.backend.submit(self._launch_of(run, job, key))
             except OSError as error:
                 log.warning("cannot start %s: %s", key, error)
                 ended.append((run.id, RunStatus(key, RunState.FAILED, ())))
+                continue
+            if status.state is not RunState.RUNNING and status.started_at is None:
+                ended.append((run.id, status))  # never started (a gang its backend could
+                self._last_inventory = float("-inf")  # not place): look at the nodes again
+                continue
+            launched.append((run, status))
         with writing(self.sessions) as session:
             now = self.clock()
             for run_id, status in ended:
@@ -392,7 +431,8 @@ def _walltime_due(run: Run, job: Job, now: datetime) -> bool:
 
 
 def _outcome(stop_kind: str | None, status: RunStatus) -> tuple[str, JobState]:
-    """The run's outcome and the job's next state (T1)."""
+    """The run's outcome and the job's next state (T1); a lost or node-down run's PENDING
+    becomes FAILED in `_move` when the job asked not to be requeued."""
     if status.state is RunState.LOST:
         return "lost", JobState.PENDING
     if status.state is RunState.SUCCEEDED:

@@ -39,9 +39,14 @@ class Principal:
     roles: dict[str, Role] = field(default_factory=dict)
     """Organization id -> the person's role there."""
     token_id: str | None = None
+    system: str | None = None
+    """Set (to `system`, the audit log's word) for Kizuna's own parts acting on their own,
+    e.g. the live loop's inventory of a backend's nodes: the actor its audit entries name."""
 
     @property
     def actor(self) -> str:
+        if self.system is not None:
+            return self.system
         return f"token:{self.token_id}" if self.token_id else f"person:{self.person_id}"
 
     @property
