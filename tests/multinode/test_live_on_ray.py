@@ -98,11 +98,18 @@ def test_a_killed_worker_node_requeues_its_job_which_completes_on_a_new_node(
     live = on_ray
     wait_nodes(live, {"n1": "up", "n2": "up"})
     jobs.world(live, "H100")
-    work = "import time; print('up', flush=True); time.sleep(6)"
+    work = "import time; print('up', flush=True); time.sleep(10)"
     command = [sys.executable, "-c", work]
     job = live.job("acme/urgent", 2, command=command, gpu_type="H100", walltime=120)["id"]
     wait_for(live, job, {"running"}, 60)
-    time.sleep(1.0)
+    deadline = time.monotonic() + 30
+    for rank in (0, 1):  # streamed from the nodes while the job runs (`kizuna logs -f`)
+        while (
+            answer := live.call("GET", f"/jobs/{job}/logs", params={"rank": rank})
+        ).text != "up\n":
+            assert time.monotonic() < deadline, answer.text
+            time.sleep(0.2)
+        assert answer.headers["X-Run-State"] == "running"
     ray_cluster.kill("n2")
     wait_nodes(live, {"n1": "up", "n2": "down"})
     waiting = wait_for(live, job, {"pending", "failed", "succeeded"}, 60)
