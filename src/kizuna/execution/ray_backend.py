@@ -67,7 +67,7 @@ LOST = object()
 CONNECT_ATTEMPTS = 3
 START_PER_RANK = 3.0
 """Seconds each rank's actor may take to start, beyond the placement timeout: Ray starts a
-worker process per actor (about 0.9 s each on two busy cores, docs/benchmarks.md)."""
+worker process per actor (0.55-0.7 s each on two cores, docs/benchmarks.md)."""
 
 # the nodes need Ray only, not Kizuna: the rank actor's module travels by value
 ray.cloudpickle.register_pickle_by_value(ray_rank)  # type: ignore[no-untyped-call]
