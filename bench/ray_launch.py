@@ -16,8 +16,9 @@ Ranks are placed as the scheduling core places a gang on an idle cluster of 16-G
   first, before the Ray cluster starts.
 - ray: a real Ray cluster on this machine (tests/multinode/cluster.py: a head and two workers
   of 16 logical GPUs, each node in a network namespace of its own; needs root), driven through
-  `RayExecutor` over Ray Client. Ray starts a worker process for each rank's actor. Between
-  runs the benchmark waits until Ray reports every GPU free again, then `--pause` seconds.
+  `RayExecutor` over Ray Client. Ray starts a worker process for each actor (one per node of
+  the gang). Between runs the benchmark waits until Ray reports every GPU free again, then
+  `--pause` seconds.
 
 Each (backend, size) runs `--repeat` times; the table gives the median and the max. Prints a
 table and writes every run's figures as JSON under bench/results/:

@@ -2,12 +2,13 @@
 on the node the scheduling core chose (ADR 0025).
 
 Kizuna decides; Ray carries out. A launch becomes one detached placement group named by the
-run's key, one bundle per rank ({"GPU": the rank's GPUs}), each bundle pinned by a label
-selector to the node the core placed that rank on (`kizuna.io/node=<name>`, or
-`ray.io/node-id` for a node without Kizuna's labels). In bundle i runs a detached actor
-`<key>.rank-<i>` (ray_rank.py) that starts the job's command as a process group with the
-environment of `torchrun_env` (MASTER_ADDR: rank 0's node address as Ray knows it,
-MASTER_PORT: free there). CUDA_VISIBLE_DEVICES is the core's GPU indices, not Ray's: the
+run's key, one bundle per node of the gang ({"GPU": its ranks' GPUs}, the nodes in the order
+their first rank comes), each pinned by a label selector to that node (`kizuna.io/node=<name>`,
+or `ray.io/node-id` for a node without Kizuna's labels). In bundle j runs a detached actor
+`<key>.node-<j>` (ray_rank.py) that starts that node's ranks as process groups with the
+environments of `torchrun_env` (MASTER_ADDR: rank 0's node address as Ray knows it,
+MASTER_PORT: free there). One actor per node, not per rank: Ray starts a worker process per
+actor, the dearest part of a launch. CUDA_VISIBLE_DEVICES is the core's GPU indices, not Ray's: the
 core owns the GPUs (ADR 0025).
 
 What the service must remember is on disk under `<root>/<key>/`, as for the local executor:
@@ -15,8 +16,8 @@ What the service must remember is on disk under `<root>/<key>/`, as for the loca
 twice, B1), `cancel.json` (the kill's deadline), `ended.json` (how the gang ended, written
 before its actors and placement group are removed, so `status` answers the same after
 that), and each rank's log, copied from its node as it grows (B4). A new service on the
-same folder adopts the runs: their actors are found by name (B6). A rank whose actor is
-gone (its node died, or the service died half-way through starting the gang) is lost: the
+same folder adopts the runs: their actors are found by name (B6). A rank whose node's actor
+is gone (its node died, or the service died half-way through starting the gang) is lost: the
 others are killed at once and the run is LOST, which the live loop requeues or fails as the
 job asks.
 
@@ -65,13 +66,13 @@ CALL = 5.0
 again at the next tick (Ray declares it dead within its health-check period)."""
 LOST = object()
 CONNECT_ATTEMPTS = 3
-START_PER_RANK = 3.0
-"""Seconds each rank's actor may take to start, beyond the placement timeout: Ray starts a
-worker process per actor (0.55-0.7 s each on two cores, docs/benchmarks.md)."""
+START_PER_NODE = 3.0
+"""Seconds each node's actor may take to start, beyond the placement timeout: Ray starts a
+worker process per actor (about 0.6 s on two cores, docs/benchmarks.md)."""
 
 # the nodes need Ray only, not Kizuna: the rank actor's module travels by value
 ray.cloudpickle.register_pickle_by_value(ray_rank)  # type: ignore[no-untyped-call]
-RankActor: Any = ray.remote(max_restarts=0)(ray_rank.RankProcess)
+NodeActor: Any = ray.remote(max_restarts=0)(ray_rank.NodeRanks)
 _connection_lock = threading.Lock()
 _connected_to: str | None = None
 
@@ -126,18 +127,19 @@ class RayExecutor:
             folder.mkdir(parents=True, exist_ok=True)
             launch.checkpoint_dir.mkdir(parents=True, exist_ok=True)
             started = time.time()
-            record = {"ranks": len(launch.ranks), "started": started}
+            groups = _groups(launch)
+            record = {"ranks": len(launch.ranks), "started": started, "groups": groups}
             write_atomically(folder / "launch.json", json.dumps(record))
             try:
-                group = self._place(launch)
+                group = self._place(launch, groups)
             except _Unplaced as error:  # nothing ran: lost, and not started (nothing to pay)
                 log.warning("cannot place %s on Ray: %s", launch.key, error)
-                return self._finish(launch.key, len(launch.ranks), RunState.LOST, [], None)
+                return self._finish(launch.key, record, RunState.LOST, [], None)
             try:
-                self._start(launch, group)
+                self._start(launch, groups, group)
             except (GetTimeoutError, RayActorError, ValueError) as error:
                 log.warning("cannot start %s on Ray: %s", launch.key, error)
-                self._finish(launch.key, len(launch.ranks), RunState.LOST, [], started)
+                self._finish(launch.key, record, RunState.LOST, [], started)
             return self.status(launch.key)
 
     def status(self, key: str) -> RunStatus:
@@ -146,26 +148,26 @@ class RayExecutor:
             if ended is not None:
                 return ended
             record = self._record(key)
-            ranks, started = int(record["ranks"]), float(record["started"])
+            started = float(record["started"])
             connect(self.address)
             kill_at, cancelled = self._cancel_state(key)
-            codes, ends = self._poll(key, ranks)
+            codes, ends = self._poll(key, record)
             lost = any(c is LOST for c in codes)
             running = [i for i, c in enumerate(codes) if c is None]
             failed = any(isinstance(c, int) and c != 0 for c in codes)
             now = time.time()
             if running and (lost or failed) and kill_at is None:
-                self._signal(key, running, signals.SIGTERM)  # B5
+                self._signal(key, record, running, signals.SIGTERM)  # B5
                 kill_at = now + (0.0 if lost else FAILED_GANG_GRACE)
                 self._write_cancel(key, kill_at, cancelled)
             if running and kill_at is not None and now >= kill_at:
-                self._signal(key, running, signals.SIGKILL)
+                self._signal(key, record, running, signals.SIGKILL)
             state = gang_state(codes, cancelled, lost)
             exit_codes = [c if isinstance(c, int) else None for c in codes]
             if state is RunState.RUNNING:
                 return RunStatus(key, state, tuple(exit_codes), started, None)
             ended_at = max((e for e in ends if e is not None), default=now)
-            return self._finish(key, ranks, state, exit_codes, started, ended_at)
+            return self._finish(key, record, state, exit_codes, started, ended_at)
 
     def cancel(self, key: str, grace: float, signal: str = "TERM") -> None:
         with self._lock:
@@ -179,16 +181,16 @@ class RayExecutor:
                 kill_at = deadline
             self._write_cancel(key, kill_at, True)
             every = list(range(int(record["ranks"])))
-            self._signal(key, every, SIGNALS[signal])
+            self._signal(key, record, every, SIGNALS[signal])
             if grace <= 0:
-                self._signal(key, every, signals.SIGKILL)
+                self._signal(key, record, every, signals.SIGKILL)
 
     def logs(self, key: str, rank: int) -> Path:
         with self._lock:
             path = self.root / key / f"rank-{rank}.log"
             if self._ended(key) is None and (self.root / key / "launch.json").exists():
                 connect(self.address)
-                self._copy_log(key, rank)
+                self._copy_log(key, self._record(key), rank)
             return path
 
     # -- B8 ---------------------------------------------------------------------------------
@@ -225,7 +227,7 @@ class RayExecutor:
 
     # -- starting ---------------------------------------------------------------------------
 
-    def _place(self, launch: Launch) -> Any:
+    def _place(self, launch: Launch, groups: list[list[int]]) -> Any:
         """The gang's placement group, ready; `_Unplaced` when a node the core chose is not
         alive in Ray, dies while Ray places the bundles, or the placement takes longer than
         `placement_timeout` (the group is removed then)."""
@@ -233,11 +235,11 @@ class RayExecutor:
         alive = {f.name for f in self.nodes() if f.alive}
         if wanted - alive:
             raise _Unplaced(f"no live Ray node {', '.join(sorted(wanted - alive))}")
-        selectors = [
-            self._selectors.get(rank.node, {NODE_LABEL: rank.node}) for rank in launch.ranks
-        ]
+        nodes = [launch.ranks[indices[0]].node for indices in groups]
+        selectors = [self._selectors.get(node, {NODE_LABEL: node}) for node in nodes]
+        gpus = [sum(len(launch.ranks[i].gpus) for i in indices) for indices in groups]
         group = placement_group(
-            [{"GPU": float(len(rank.gpus))} for rank in launch.ranks],
+            [{"GPU": float(n)} for n in gpus],
             strategy="PACK",
             name=launch.key,
             lifetime="detached",
@@ -253,80 +255,85 @@ class RayExecutor:
                 raise _Unplaced(f"placing the bundles: {why}")
         return group
 
-    def _start(self, launch: Launch, group: Any) -> None:
+    def _start(self, launch: Launch, groups: list[list[int]], group: Any) -> None:
         actors = [
-            RankActor.options(
-                name=_actor_name(launch.key, index),
+            NodeActor.options(
+                name=_actor_name(launch.key, number),
                 namespace=NAMESPACE,
                 lifetime="detached",
                 num_cpus=0,
-                num_gpus=len(rank.gpus),
+                num_gpus=sum(len(launch.ranks[i].gpus) for i in indices),
                 scheduling_strategy=PlacementGroupSchedulingStrategy(
-                    group, placement_group_bundle_index=index
+                    group, placement_group_bundle_index=number
                 ),
-            ).remote(launch.key, index)
-            for index, rank in enumerate(launch.ranks)
+            ).remote(launch.key, indices)
+            for number, indices in enumerate(groups)
         ]
-        master = ray.get(
-            actors[0].node_ip.remote(), timeout=self.placement_timeout + START_PER_RANK
-        )
+        waited = self.placement_timeout + START_PER_NODE * len(actors)
+        master = ray.get(actors[0].node_ip.remote(), timeout=waited)  # rank 0 is in group 0
         port = ray.get(actors[0].free_port.remote(), timeout=CALL)
         workdir = str(launch.workdir) if launch.workdir else None
         envs = torchrun_env(launch, master, port)
         starts = [
-            actor.start.remote(list(launch.command), env, workdir)
-            for actor, env in zip(actors, envs, strict=True)
+            actor.start.remote(list(launch.command), {i: envs[i] for i in indices}, workdir)
+            for actor, indices in zip(actors, groups, strict=True)
         ]
-        ray.get(starts, timeout=self.placement_timeout + START_PER_RANK * len(actors))
+        ray.get(starts, timeout=waited)
 
     # -- observing --------------------------------------------------------------------------
 
-    def _poll(self, key: str, ranks: int) -> tuple[list[int | object | None], list[float | None]]:
-        codes: list[int | object | None] = []
-        ends: list[float | None] = []
+    def _poll(
+        self, key: str, record: dict[str, Any]
+    ) -> tuple[list[int | object | None], list[float | None]]:
+        """Each rank's exit code (None: runs, or its node did not answer in time; LOST: its
+        node's actor is gone, or never started it) and the instant it ended."""
+        codes: list[int | object | None] = [LOST] * int(record["ranks"])
+        ends: list[float | None] = [None] * int(record["ranks"])
         asked = []
-        for index in range(ranks):
-            actor = _actor(key, index)
-            asked.append(None if actor is None else actor.poll.remote())
-        for ref in asked:
+        for number, indices in enumerate(record["groups"]):
+            actor = _actor(key, number)
+            asked.append((indices, None if actor is None else actor.poll.remote()))
+        for indices, ref in asked:
             if ref is None:
-                codes.append(LOST)
-                ends.append(None)
-                continue
+                continue  # LOST
             try:
-                started, code, ended = ray.get(ref, timeout=CALL)
+                answers = ray.get(ref, timeout=CALL)
             except RayActorError:
-                codes.append(LOST)  # its node died, or it was killed
-                ends.append(None)
-                continue
+                continue  # its node died, or it was killed: LOST
             except GetTimeoutError:
-                codes.append(None)  # no answer yet: asked again at the next tick
-                ends.append(None)
+                for index in indices:
+                    codes[index] = None  # no answer yet: asked again at the next tick
                 continue
-            codes.append(LOST if not started else code)
-            ends.append(ended)
+            for index in indices:
+                started, code, ended = answers[index]
+                codes[index] = code if started else LOST
+                ends[index] = ended
         return codes, ends
 
-    def _signal(self, key: str, ranks: list[int], sig: signals.Signals) -> None:
+    def _signal(
+        self, key: str, record: dict[str, Any], ranks: list[int], sig: signals.Signals
+    ) -> None:
         calls = []
-        for index in ranks:
-            actor = _actor(key, index)
+        for number, indices in enumerate(record["groups"]):
+            mine = [i for i in indices if i in ranks]
+            actor = _actor(key, number) if mine else None
             if actor is not None:
-                calls.append(actor.signal.remote(int(sig)))
+                calls.append(actor.signal.remote(int(sig), mine))
         for call in calls:
             with contextlib.suppress(RayActorError, GetTimeoutError):
                 ray.get(call, timeout=CALL)
 
-    def _copy_log(self, key: str, rank: int) -> None:
+    def _copy_log(self, key: str, record: dict[str, Any], rank: int) -> None:
         """Appends what the rank's node has of its log beyond what is here."""
         path = self.root / key / f"rank-{rank}.log"
-        actor = _actor(key, rank)
+        number = next((n for n, g in enumerate(record["groups"]) if rank in g), None)
+        actor = None if number is None else _actor(key, number)
         if actor is None:
             return
         with open(path, "ab") as out:
             while True:
                 try:
-                    chunk: bytes = ray.get(actor.read.remote(out.tell()), timeout=CALL)
+                    chunk: bytes = ray.get(actor.read.remote(rank, out.tell()), timeout=CALL)
                 except (RayActorError, GetTimeoutError):
                     return
                 out.write(chunk)
@@ -338,15 +345,16 @@ class RayExecutor:
     def _finish(
         self,
         key: str,
-        ranks: int,
+        record: dict[str, Any],
         state: RunState,
         codes: list[int | None],
         started: float | None,
         ended_at: float | None = None,
     ) -> RunStatus:
         """Copies the logs, records how the gang ended, then frees its actors and GPUs."""
+        ranks = int(record["ranks"])
         for index in range(ranks):
-            self._copy_log(key, index)
+            self._copy_log(key, record, index)
         codes = codes or [None] * ranks
         ended = RunStatus(key, state, tuple(codes), started, ended_at or time.time())
         body = {
@@ -356,8 +364,8 @@ class RayExecutor:
             "ended": ended.ended_at,
         }
         write_atomically(self.root / key / "ended.json", json.dumps(body))
-        for index in range(ranks):
-            actor = _actor(key, index)
+        for number in range(len(record["groups"])):
+            actor = _actor(key, number)
             if actor is not None:
                 with contextlib.suppress(RayActorError, ValueError):
                     ray.kill(actor)
@@ -397,13 +405,23 @@ class _Unplaced(Exception):
     """The gang's placement group could not be placed: none of its ranks started."""
 
 
-def _actor_name(key: str, index: int) -> str:
-    return f"{key}.rank-{index}"
+def _groups(launch: Launch) -> list[list[int]]:
+    """The gang's ranks by node, the nodes in the order their first rank comes (rank 0's
+    node first)."""
+    by_node: dict[str, list[int]] = {}
+    for index, rank in enumerate(launch.ranks):
+        by_node.setdefault(rank.node, []).append(index)
+    return list(by_node.values())
 
 
-def _actor(key: str, index: int) -> Any:
-    """The rank's actor, or None when there is none (never created, or gone)."""
+def _actor_name(key: str, number: int) -> str:
+    return f"{key}.node-{number}"
+
+
+def _actor(key: str, number: int) -> Any:
+    """The actor of the gang's `number`th node, or None when there is none (never created,
+    or gone)."""
     try:
-        return ray.get_actor(_actor_name(key, index), namespace=NAMESPACE)
+        return ray.get_actor(_actor_name(key, number), namespace=NAMESPACE)
     except ValueError:
         return None
