@@ -1,14 +1,21 @@
 """Planning fidelity (issue 5): what the live service does, the simulator predicts.
 
-Fifty short jobs (sleeps of 2-6 s, gangs of 1-4 GPUs, two projects with nominal quotas of 4
-GPUs each) are submitted over 60 s to the live service (the loop in its thread, the local
+Fifty short jobs (sleeps of 3-8 s, gangs of 1-4 GPUs, two projects with nominal quotas of 4
+GPUs each) are submitted over 75 s to the live service (the loop in its thread, the local
 executor, one node of 8 virtual GPUs, SQLite): about 35 of them queue behind their project's
 quota, some for 20 s. Once all have finished, their history is exported as a canonical trace
 (`GET /history/jobs`, what `kizuna jobs export` writes) and replayed through the simulator with
 the same policy, the same node and the same projects (picture.py P3: one cohort, shares =
-nominal GPUs, usage not decayed). The replay must start each project's jobs in the same order,
-any two jobs it starts more than 0.5 s apart in the same order, and end each job within 5 % of
-its live completion time (end - submit).
+nominal GPUs, usage not decayed). The replay must start any two jobs it starts more than 0.5 s
+apart in the same order as the live service did, and end each job within 5 % of its live
+completion time (end - submit).
+
+Why not every pair: two admissions a few tens of milliseconds apart (a small job of a
+project backfilled on arrival next to a larger one of the same project admitted when GPUs
+free up, or jobs of the two projects, which never compete) come in either order live: the
+loop decides 10-30 ms after each event and each job's processes start with their own noise
+(ADR 0022), and those delays add up along chains of jobs that wait for each other. Seen in
+CI: jobs 9 and 10 of one project, 70 ms apart in the replay, started the other way round.
 
 A job's start is its first admission (live: the `admitted_at` of its first run that started;
 ties by job id, as the replay has them): the cost of starting processes is part of the work
@@ -54,7 +61,7 @@ from kizuna.traces.model import TraceRecord
 
 SEED = 20261127
 JOBS = 50
-SPREAD = 60.0
+SPREAD = 75.0
 """Seconds over which the jobs are submitted."""
 GPU_TYPE = "H100"
 NODE_GPUS = 8
@@ -62,9 +69,7 @@ NOMINAL, BORROW = 4, 0
 PROJECTS = ("fidelity/alpha", "fidelity/beta")
 TOLERANCE = 0.05
 APART = 0.5
-"""Seconds: two jobs of different projects (separate quotas, no borrowing: they never
-compete) that the replay starts closer than this may start in either order live, where the
-loop's delay adds up differently along each project's chain of jobs."""
+"""Seconds: two jobs the replay starts closer than this may start in either order live."""
 LOOP_EVERY = 0.02
 DEADLINE = 240.0
 
@@ -89,7 +94,7 @@ def plan() -> list[Planned]:
     step = SPREAD / JOBS
     offsets = [n * step + rng.uniform(0.0, step / 4) for n in range(JOBS)]
     return [
-        Planned(at, rng.choice(PROJECTS), rng.randint(1, 4), round(rng.uniform(2.0, 6.0), 2))
+        Planned(at, rng.choice(PROJECTS), rng.randint(1, 4), round(rng.uniform(3.0, 8.0), 2))
         for at in offsets
     ]
 
@@ -213,13 +218,8 @@ def test_the_simulator_predicts_the_live_loop(service: Service, tmp_path: Path) 
     waited = [j for j in live.values() if j.start - j.submit >= 1.0]
     assert len(waited) >= 10, "the workload must make jobs queue, or it checks nothing"
     live_order = sorted(live, key=lambda j: (live[j].start, int(j)))
-    sim_order = sorted(sim, key=lambda j: (sim[j].runs[0].start, int(j)))
     errors = {j: error(live[j], sim[j]) for j in live_order}
     report = "\n".join(f"job {j}: {describe(live[j], sim[j])}" for j in live_order)
-    by_project = {r.id: r.project for r in trace.records}
-    for project in PROJECTS:  # each project's jobs: exactly the same order
-        mine = [j for j in live_order if by_project[j] == project]
-        assert mine == [j for j in sim_order if by_project[j] == project], report
     sim_start = {j: sim[j].runs[0].start for j in sim}
     inverted = [
         (a, b)
@@ -228,6 +228,9 @@ def test_the_simulator_predicts_the_live_loop(service: Service, tmp_path: Path) 
         if sim_start[a] + APART < sim_start[b] and live[a].start > live[b].start
     ]
     assert not inverted, f"admission order differs for {inverted}:\n{report}"
+    pairs = [(a, b) for i, a in enumerate(live_order) for b in live_order[i + 1 :]]
+    compared = [(a, b) for a, b in pairs if abs(sim_start[a] - sim_start[b]) > APART]
+    assert len(compared) >= 0.9 * len(pairs), "the order must be checked for most pairs"
     assert max(errors.values()) <= TOLERANCE, f"completion times differ:\n{report}"
 
 
