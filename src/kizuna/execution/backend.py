@@ -14,7 +14,7 @@ B6. A run the backend cannot account for (half started when the service died, or
     is gone) is `LOST`; a run it knows of but never started raises `KeyError` on `status`.
 B7. Optional: a backend may call back (`on_exit(key)`) when a rank of a run ends, so the live
     loop wakes at once instead of at its next timer tick; status is still read by `status`.
-B8. Optional (`Inventory`): a backend that knows its machines says which nodes it has now,
+B8. Optional (`HasInventory`): a backend that knows its machines says which nodes it has now,
     with their GPUs, GPU type and topology, and whether each is alive; the live loop keeps
     the store's nodes in step with it (live/inventory.py).
 """
@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -132,7 +132,10 @@ class NodeFact:
     alive: bool
 
 
-class Inventory(Protocol):
+@runtime_checkable
+class HasInventory(Protocol):
+    """B8: a backend that can say which nodes it has."""
+
     def nodes(self) -> list[NodeFact]: ...
 
 

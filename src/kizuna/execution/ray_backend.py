@@ -366,7 +366,9 @@ class RayExecutor:
         write_atomically(self.root / key / "ended.json", json.dumps(body))
         for number in range(len(record["groups"])):
             actor = _actor(key, number)
-            if actor is not None:
+            if actor is not None:  # its ranks first: they are process groups of their own,
+                with contextlib.suppress(RayActorError, GetTimeoutError):  # ending the
+                    ray.get(actor.kill.remote(), timeout=CALL)  # actor leaves them running
                 with contextlib.suppress(RayActorError, ValueError):
                     ray.kill(actor)
         with contextlib.suppress(ValueError):

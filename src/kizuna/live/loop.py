@@ -36,7 +36,14 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from kizuna.execution.backend import Backend, Launch, Rank, RunState, RunStatus
+from kizuna.execution.backend import (
+    Backend,
+    HasInventory,
+    Launch,
+    Rank,
+    RunState,
+    RunStatus,
+)
 from kizuna.kernel.ids import JobId
 from kizuna.kernel.units import Instant
 from kizuna.live.inventory import Inventory
@@ -112,13 +119,14 @@ class Loop:
 
     def _take_inventory(self) -> None:
         """B8: a backend that knows its nodes keeps the store's in step (inventory.py)."""
-        nodes = getattr(self.backend, "nodes", None)
         now = self.clock()
-        if nodes is None or now.timestamp() - self._last_inventory < INVENTORY_EVERY:
+        if not isinstance(self.backend, HasInventory):
+            return
+        if now.timestamp() - self._last_inventory < INVENTORY_EVERY:
             return
         self._last_inventory = now.timestamp()
         try:
-            facts = nodes()
+            facts = self.backend.nodes()
         except Exception:  # the backend's own errors (a lost connection): try next time
             log.exception("cannot read the backend's nodes")
             return
