@@ -108,16 +108,52 @@ def torchrun_env(launch: Launch, master_addr: str, master_port: int) -> list[dic
     return out
 
 
-def gang_state(codes: list[int | object | None], cancelled: bool, lost: bool) -> RunState:
-    """A gang's state from its ranks' exit codes (None: runs; anything else not an int: the
-    rank is lost), whether it was cancelled and whether a rank is lost (B5, B6)."""
-    if None in codes:
-        return RunState.RUNNING
-    if lost:
-        return RunState.LOST
-    if cancelled:
-        return RunState.STOPPED
-    return RunState.SUCCEEDED if all(c == 0 for c in codes) else RunState.FAILED
+LOST_RANK = object()
+"""A rank's code when the backend cannot account for it (B6): no process, no exit record."""
+FAILED_GANG_GRACE = 2.0
+"""B5: seconds the other ranks of a failed gang get between the checkpoint signal and the kill."""
+
+
+@dataclass(frozen=True)
+class GangCheck:
+    """What a gang's ranks say now, and what B5 asks the backend to do about it."""
+
+    state: RunState
+    exit_codes: tuple[int | None, ...]
+    running: list[int]
+    """Ranks still running."""
+    kill_at: float | None
+    """When the running ranks are to be killed (B3, B5); None: not asked to stop."""
+    terminate: bool
+    """Send the running ranks the checkpoint signal now: another rank failed or is lost."""
+    kill: bool
+    """Kill the running ranks now: their deadline passed."""
+
+
+def check_gang(
+    codes: list[int | object | None], cancelled: bool, kill_at: float | None, now: float
+) -> GangCheck:
+    """B5 and B6 for every backend: `codes` are the ranks' exit codes (None: runs;
+    `LOST_RANK`: unaccounted for), `kill_at` the deadline set so far (by a cancel, B3, or an
+    earlier check). A failed rank gives the others `FAILED_GANG_GRACE` seconds, a lost one
+    none; a gang ends only when no rank runs."""
+    lost = any(c is LOST_RANK for c in codes)
+    running = [i for i, c in enumerate(codes) if c is None]
+    failed = any(isinstance(c, int) and c != 0 for c in codes)
+    terminate = bool(running) and (lost or failed) and kill_at is None
+    if terminate:
+        kill_at = now + (0.0 if lost else FAILED_GANG_GRACE)
+    kill = bool(running) and kill_at is not None and now >= kill_at
+    if running:
+        state = RunState.RUNNING
+    elif lost:
+        state = RunState.LOST
+    elif cancelled:
+        state = RunState.STOPPED
+    else:
+        state = RunState.SUCCEEDED if all(c == 0 for c in codes) else RunState.FAILED
+    exit_codes = tuple(c if isinstance(c, int) else None for c in codes)
+    return GangCheck(state, exit_codes, running, kill_at, terminate, kill)
 
 
 @dataclass(frozen=True)

@@ -29,14 +29,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kizuna.execution.backend import SIGNALS, Launch, RunState, RunStatus, gang_state, torchrun_env
+from kizuna.execution.backend import (
+    LOST_RANK,
+    SIGNALS,
+    Launch,
+    RunState,
+    RunStatus,
+    check_gang,
+    torchrun_env,
+)
 
 POLL = 0.05
-FAILED_GANG_GRACE = 2.0
-"""B5: seconds the other ranks of a failed gang get between the checkpoint signal and the kill."""
 WRAPPER = str(Path(__file__).with_name("rank.py"))
-LOST = object()
-"""A rank the executor cannot account for: it never recorded its process (B6)."""
 
 
 @dataclass
@@ -85,24 +89,20 @@ class LocalExecutor:
             if not run.cancelled:  # another executor on the folder may have cancelled it
                 _read_cancel(run)
             codes = [self._code(run, index) for index in range(run.ranks)]
-            lost = any(c is LOST for c in codes)
-            running = [i for i, c in enumerate(codes) if c is None]
-            failed = any(isinstance(c, int) and c != 0 for c in codes)
-            if running and (lost or failed) and run.kill_at is None and not run.cancelled:
-                self._signal(run, running, signals.SIGTERM)  # B5
-                run.kill_at = now + (0.0 if lost else FAILED_GANG_GRACE)
-            if running and run.kill_at is not None and now >= run.kill_at:
-                self._signal(run, running, signals.SIGKILL)
-            if not running and run.ended_at is None:
+            check = check_gang(codes, run.cancelled, run.kill_at, now)
+            run.kill_at = check.kill_at
+            if check.terminate:
+                self._signal(run, check.running, signals.SIGTERM)  # B5
+            if check.kill:
+                self._signal(run, check.running, signals.SIGKILL)
+            if not check.running and run.ended_at is None:
                 run.ended_at = max((self._ended(run, i) for i in range(run.ranks)), default=now)
-            exit_codes = tuple(c if isinstance(c, int) else None for c in codes)
-            state = gang_state(codes, run.cancelled, lost)
             return RunStatus(
                 key,
-                state,
-                exit_codes,
+                check.state,
+                check.exit_codes,
                 run.started_at,
-                run.ended_at if state is not RunState.RUNNING else None,
+                run.ended_at if check.state is not RunState.RUNNING else None,
             )
 
     def cancel(self, key: str, grace: float, signal: str = "TERM") -> None:
@@ -198,7 +198,7 @@ class LocalExecutor:
     # -- ranks ------------------------------------------------------------------------------
 
     def _code(self, run: _Run, index: int) -> int | object | None:
-        """A rank's exit code; None while it runs; LOST if it left no trace."""
+        """A rank's exit code; None while it runs; LOST_RANK if it left no trace."""
         child = run.children.get(index)
         if child is not None:
             code = child.poll()  # reaps it
@@ -218,7 +218,7 @@ class LocalExecutor:
         recorded = _read_exit(run.folder, index)
         if recorded is not None:
             return recorded[0]
-        return LOST if pid is None else -signals.SIGKILL
+        return LOST_RANK if pid is None else -signals.SIGKILL
 
     @staticmethod
     def _pid(run: _Run, index: int) -> int | None:

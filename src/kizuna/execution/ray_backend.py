@@ -45,15 +45,16 @@ from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
 from kizuna.execution import ray_rank
 from kizuna.execution.backend import (
+    LOST_RANK,
     SIGNALS,
     Launch,
     NodeFact,
     RunState,
     RunStatus,
-    gang_state,
+    check_gang,
     torchrun_env,
 )
-from kizuna.execution.local import FAILED_GANG_GRACE, write_atomically
+from kizuna.execution.local import write_atomically
 
 log = logging.getLogger("kizuna.ray")
 NAMESPACE = "kizuna"
@@ -64,7 +65,6 @@ DOMAIN_LABEL = "kizuna.io/nvlink-domain"
 CALL = 5.0
 """Seconds to wait for an actor's answer; a node that does not answer in time is asked
 again at the next tick (Ray declares it dead within its health-check period)."""
-LOST = object()
 CONNECT_ATTEMPTS = 3
 START_PER_NODE = 3.0
 """Seconds each node's actor may take to start, beyond the placement timeout: Ray starts a
@@ -115,6 +115,12 @@ class RayExecutor:
         self._lock = threading.RLock()
         self._selectors: dict[str, dict[str, str]] = {}
         """Kizuna node name -> the label selector that pins a bundle to it."""
+        self._records: dict[str, dict[str, Any]] = {}
+        """launch.json of runs not ended, as read once (it never changes)."""
+        self._endings: dict[str, RunStatus] = {}
+        """ended.json of ended runs, as read or written once (it never changes)."""
+        self._actors: dict[tuple[str, int], Any] = {}
+        """Handles of node actors found or made, so a tick asks Ray only for answers."""
 
     # -- B1-B4 ------------------------------------------------------------------------------
 
@@ -152,22 +158,18 @@ class RayExecutor:
             connect(self.address)
             kill_at, cancelled = self._cancel_state(key)
             codes, ends = self._poll(key, record)
-            lost = any(c is LOST for c in codes)
-            running = [i for i, c in enumerate(codes) if c is None]
-            failed = any(isinstance(c, int) and c != 0 for c in codes)
             now = time.time()
-            if running and (lost or failed) and kill_at is None:
-                self._signal(key, record, running, signals.SIGTERM)  # B5
-                kill_at = now + (0.0 if lost else FAILED_GANG_GRACE)
-                self._write_cancel(key, kill_at, cancelled)
-            if running and kill_at is not None and now >= kill_at:
-                self._signal(key, record, running, signals.SIGKILL)
-            state = gang_state(codes, cancelled, lost)
-            exit_codes = [c if isinstance(c, int) else None for c in codes]
-            if state is RunState.RUNNING:
-                return RunStatus(key, state, tuple(exit_codes), started, None)
+            check = check_gang(codes, cancelled, kill_at, now)
+            if check.terminate:
+                self._signal(key, record, check.running, signals.SIGTERM)  # B5
+                assert check.kill_at is not None
+                self._write_cancel(key, check.kill_at, cancelled)
+            if check.kill:
+                self._signal(key, record, check.running, signals.SIGKILL)
+            if check.state is RunState.RUNNING:
+                return RunStatus(key, check.state, check.exit_codes, started, None)
             ended_at = max((e for e in ends if e is not None), default=now)
-            return self._finish(key, record, state, exit_codes, started, ended_at)
+            return self._finish(key, record, check.state, list(check.exit_codes), started, ended_at)
 
     def cancel(self, key: str, grace: float, signal: str = "TERM") -> None:
         with self._lock:
@@ -269,6 +271,8 @@ class RayExecutor:
             ).remote(launch.key, indices)
             for number, indices in enumerate(groups)
         ]
+        for number, actor in enumerate(actors):
+            self._actors[launch.key, number] = actor
         waited = self.placement_timeout + START_PER_NODE * len(actors)
         master = ray.get(actors[0].node_ip.remote(), timeout=waited)  # rank 0 is in group 0
         port = ray.get(actors[0].free_port.remote(), timeout=CALL)
@@ -285,28 +289,29 @@ class RayExecutor:
     def _poll(
         self, key: str, record: dict[str, Any]
     ) -> tuple[list[int | object | None], list[float | None]]:
-        """Each rank's exit code (None: runs, or its node did not answer in time; LOST: its
+        """Each rank's exit code (None: runs, or its node did not answer in time; LOST_RANK: its
         node's actor is gone, or never started it) and the instant it ended."""
-        codes: list[int | object | None] = [LOST] * int(record["ranks"])
+        codes: list[int | object | None] = [LOST_RANK] * int(record["ranks"])
         ends: list[float | None] = [None] * int(record["ranks"])
         asked = []
         for number, indices in enumerate(record["groups"]):
-            actor = _actor(key, number)
-            asked.append((indices, None if actor is None else actor.poll.remote()))
-        for indices, ref in asked:
+            actor = self._actor(key, number)
+            asked.append((number, indices, None if actor is None else actor.poll.remote()))
+        for number, indices, ref in asked:
             if ref is None:
-                continue  # LOST
+                continue  # LOST_RANK
             try:
                 answers = ray.get(ref, timeout=CALL)
             except RayActorError:
-                continue  # its node died, or it was killed: LOST
+                self._actors.pop((key, number), None)
+                continue  # its node died, or it was killed: LOST_RANK
             except GetTimeoutError:
                 for index in indices:
                     codes[index] = None  # no answer yet: asked again at the next tick
                 continue
             for index in indices:
                 started, code, ended = answers[index]
-                codes[index] = code if started else LOST
+                codes[index] = code if started else LOST_RANK
                 ends[index] = ended
         return codes, ends
 
@@ -316,7 +321,7 @@ class RayExecutor:
         calls = []
         for number, indices in enumerate(record["groups"]):
             mine = [i for i in indices if i in ranks]
-            actor = _actor(key, number) if mine else None
+            actor = self._actor(key, number) if mine else None
             if actor is not None:
                 calls.append(actor.signal.remote(int(sig), mine))
         for call in calls:
@@ -327,7 +332,7 @@ class RayExecutor:
         """Appends what the rank's node has of its log beyond what is here."""
         path = self.root / key / f"rank-{rank}.log"
         number = next((n for n, g in enumerate(record["groups"]) if rank in g), None)
-        actor = None if number is None else _actor(key, number)
+        actor = None if number is None else self._actor(key, number)
         if actor is None:
             return
         with open(path, "ab") as out:
@@ -364,8 +369,11 @@ class RayExecutor:
             "ended": ended.ended_at,
         }
         write_atomically(self.root / key / "ended.json", json.dumps(body))
+        self._endings[key] = ended
+        self._records.pop(key, None)
         for number in range(len(record["groups"])):
-            actor = _actor(key, number)
+            actor = self._actor(key, number)
+            self._actors.pop((key, number), None)
             if actor is not None:  # its ranks first: they are process groups of their own,
                 with contextlib.suppress(RayActorError, GetTimeoutError):  # ending the
                     ray.get(actor.kill.remote(), timeout=CALL)  # actor leaves them running
@@ -376,20 +384,41 @@ class RayExecutor:
         return ended
 
     def _ended(self, key: str) -> RunStatus | None:
+        known = self._endings.get(key)
+        if known is not None:
+            return known
         try:
             body = json.loads((self.root / key / "ended.json").read_text())
         except FileNotFoundError:
             return None
-        return RunStatus(
+        known = self._endings[key] = RunStatus(
             key, RunState(body["state"]), tuple(body["codes"]), body["started"], body["ended"]
         )
+        self._records.pop(key, None)
+        return known
 
     def _record(self, key: str) -> dict[str, Any]:
+        record = self._records.get(key)
+        if record is not None:
+            return record
         try:
-            record: dict[str, Any] = json.loads((self.root / key / "launch.json").read_text())
+            read: dict[str, Any] = json.loads((self.root / key / "launch.json").read_text())
         except FileNotFoundError:
             raise KeyError(f"no run {key!r} on this executor") from None
-        return record
+        self._records[key] = read
+        return read
+
+    def _actor(self, key: str, number: int) -> Any:
+        """The actor of the gang's `number`th node, or None when there is none (never
+        created, or gone)."""
+        found = self._actors.get((key, number))
+        if found is None:
+            try:
+                found = ray.get_actor(_actor_name(key, number), namespace=NAMESPACE)
+            except ValueError:
+                return None
+            self._actors[key, number] = found
+        return found
 
     def _cancel_state(self, key: str) -> tuple[float | None, bool]:
         try:
@@ -418,12 +447,3 @@ def _groups(launch: Launch) -> list[list[int]]:
 
 def _actor_name(key: str, number: int) -> str:
     return f"{key}.node-{number}"
-
-
-def _actor(key: str, number: int) -> Any:
-    """The actor of the gang's `number`th node, or None when there is none (never created,
-    or gone)."""
-    try:
-        return ray.get_actor(_actor_name(key, number), namespace=NAMESPACE)
-    except ValueError:
-        return None
