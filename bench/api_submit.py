@@ -19,8 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -40,6 +38,7 @@ from kizuna.execution.local import free_port
 from kizuna.services.bootstrap import bootstrap
 from kizuna.store.engine import make_engine, session_factory, writing
 from kizuna.store.migrate import upgrade
+from machine import facts  # bench/machine.py
 from stores import database, drop  # bench/stores.py
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -271,8 +270,7 @@ def main() -> None:
     out.write_text(
         json.dumps(
             {
-                "machine": platform.processor() or platform.machine(),
-                "cpus": os.cpu_count(),
+                "machine": facts(),
                 "results": [asdict(r) for r in results],
             },
             indent=2,

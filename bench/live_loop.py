@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import tempfile
 import time
@@ -46,6 +44,7 @@ from kizuna.execution.local import LocalExecutor
 from kizuna.services.bootstrap import bootstrap
 from kizuna.store.engine import reading, writing
 from kizuna.store.tables import Job, Run
+from machine import facts  # bench/machine.py
 from stores import database, drop  # bench/stores.py
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -235,8 +234,7 @@ def main() -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / f"live_loop-{datetime.now(UTC):%Y%m%dT%H%M%S}.json"
     document = {
-        "machine": platform.processor() or platform.machine(),
-        "cpus": os.cpu_count(),
+        "machine": facts(),
         "loop_every": args.every,
         "latency": [asdict(r) for r in latencies],
         "throughput": [asdict(r) for r in rates],

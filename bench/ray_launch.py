@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import statistics
 import sys
@@ -46,6 +45,7 @@ from rich.table import Table
 
 from kizuna.execution.backend import Launch, Rank, RunState
 from kizuna.execution.local import LocalExecutor
+from machine import facts  # bench/machine.py
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -200,13 +200,6 @@ def summarize(results: list[Measured]) -> list[Summary]:
     ]
 
 
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[2, 8, 32], help="ranks")
@@ -244,9 +237,7 @@ def main() -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / f"ray_launch-{stamp}.json"
     document = {
-        "machine": cpu_model(),
-        "cpus": os.cpu_count(),
-        "python": platform.python_version(),
+        "machine": facts(),
         "began": began.isoformat(),
         "ended": datetime.now(UTC).isoformat(),
         "load_average_1_5_15": {"before": load_before, "after": os.getloadavg()},

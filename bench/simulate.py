@@ -21,7 +21,6 @@ import argparse
 import gc
 import json
 import os
-import platform
 import queue
 import resource
 import statistics
@@ -43,6 +42,7 @@ from kizuna.scheduling import make_policy
 from kizuna.simulation.replay import replay
 from kizuna.simulation.scenario import build
 from kizuna.traces import SynthSpec, TraceRecord, read_trace, synthesize
+from machine import facts  # bench/machine.py
 
 ROOT = Path(__file__).resolve().parents[1]
 PHILLY = ROOT.parent / "shared" / "data" / "traces" / "philly" / "philly.csv"
@@ -175,24 +175,6 @@ def sweep(base: Run, cores: list[int]) -> list[dict[str, Any]]:
     return in_children(runs, cores)
 
 
-def machine() -> dict[str, Any]:
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cpu": model,
-        "cores": os.cpu_count(),
-        "machine": platform.machine(),
-        "python": f"{platform.python_implementation()} {platform.python_version()}",
-        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-    }
-
-
 def philly_table(row: dict[str, Any], repeat: int) -> Table:
     table = Table(
         title=f"{label(row)}, {row['policy']} + backfill + quotas, one core; median of {repeat}"
@@ -294,7 +276,7 @@ def main() -> None:
     trace = None if args.jobs_synth is not None else str(args.trace.resolve())
     base = Run(POLICY, 1.0, trace, args.jobs_synth, args.limit, cores[0])
 
-    about = machine()
+    about = facts()
     console = Console(width=160)
     console.print(
         f"{about['cpu']}, {about['cores']} cores ({about['machine']}); {about['python']}; "
