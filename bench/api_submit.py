@@ -188,7 +188,9 @@ def run(store: str, workers: int, clients: int, warmup: float, seconds: float) -
     """Submissions against `store`; store "baseline": GET /health on a SQLite service."""
     health = store == "baseline"
     store = "sqlite" if health else store
-    with tempfile.TemporaryDirectory() as tmp:
+    # the ranks of jobs the loop started (commands that fail at once) may still be writing
+    # their exit records into the runs folder as the folder is removed
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as tmp:
         home = Path(tmp)
         url = database(store, home)
         try:
