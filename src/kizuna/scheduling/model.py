@@ -6,7 +6,7 @@ The live service builds it from the store, the simulator from its own state (ADR
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -174,6 +174,7 @@ class Snapshot:
 
     nodes: tuple[Node, ...]
     running: tuple[RunningJob, ...] = ()
-    pending: tuple[Job, ...] = ()
+    pending: Sequence[Job] = ()
+    """The jobs waiting, in the order they came; never changed once given to a cycle."""
     projects: Mapping[ProjectId, Project] = field(default_factory=dict)
     reservations: tuple[Reservation, ...] = ()

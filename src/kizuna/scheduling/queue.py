@@ -181,7 +181,7 @@ class Queue:
     """Pending jobs by rank, made under one stamp of the ordering, with this cycle's levels."""
 
     stamp: Hashable
-    pending: tuple[Job, ...]
+    pending: Sequence[Job]
     groups: dict[GroupKey, Group]
     levels: Levels
     where: dict[JobId, tuple[GroupKey, int, SortKey]]

@@ -55,6 +55,7 @@ from kizuna.simulation.clock import SimClock
 from kizuna.simulation.cluster import NodeChange
 from kizuna.simulation.events import NORMAL, URGENT, EventQueue
 from kizuna.simulation.metrics import JobHistory, Metrics, Outcome, Run, summarize
+from kizuna.simulation.pending import PendingJobs
 from kizuna.simulation.timeline import Timeline
 from kizuna.simulation.workload import TraceJob, Workload
 
@@ -195,7 +196,7 @@ class _Replay:
         self.charged_at = first
         self.node_map: dict[NodeId, Node] = {n.id: n for n in workload.nodes}
         self.nodes = workload.nodes
-        self.pending: dict[JobId, Job] = {}
+        self.pending = PendingJobs()
         self.pending_gpus = 0
         self.arrived: list[Job] = []
         self.departed: list[JobId] = []
@@ -333,7 +334,7 @@ class _Replay:
         self._enqueue(replace(job, attained=GpuSeconds(attained)))
 
     def _enqueue(self, job: Job) -> None:
-        self.pending[job.id] = job
+        self.pending.add(job)
         self.pending_gpus += job.gpus
         self.arrived.append(job)
 
@@ -356,7 +357,7 @@ class _Replay:
         snapshot = Snapshot(
             self.nodes,
             tuple([a.running for a in self.active.values()]),
-            tuple(self.pending.values()),
+            self.pending.view(),
             self.projects,
         )
         changes = PendingChanges(self.arrived, self.departed, list(self.came.values()), self.gone)
