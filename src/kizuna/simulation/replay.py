@@ -169,6 +169,9 @@ class _Active:
     """True when this run began by reloading a checkpoint (its first seconds redo nothing)."""
 
 
+NO_USAGE = (0.0, Instant(0.0))
+
+
 class _Replay:
     """The state of one replay; each method is one step of the loop."""
 
@@ -227,7 +230,7 @@ class _Replay:
     def step(self, at: Instant) -> None:
         self.clock.advance_to(at)  # E1
         self._charge(at)
-        changed = [self._apply(event.payload) for event in self.queue.pop_due(at)]  # E2
+        changed = [self._apply(payload) for payload in self.queue.pop_due_payloads(at)]  # E2
         if not any(changed):
             return  # only stale wake-ups: for the live loop nothing happened
         if self.pending:
@@ -260,7 +263,7 @@ class _Replay:
             for pid, gpus in self.held.items():
                 if not gpus:
                     continue
-                held, at = usage.get(pid, (0.0, Instant(0.0)))
+                held, at = usage.get(pid, NO_USAGE)
                 weight = weights.get(at)
                 if weight is None:  # most projects were last charged at the same instant
                     weight = weights[at] = decay(max(0.0, now - at), half_life)
@@ -270,12 +273,14 @@ class _Replay:
         current = math.floor(now / period) if period > 0 else now
         if current != self.seen_period:
             self.seen_period = current
-            self.projects = {
-                pid: replace(
-                    p, usage=UsageRecord(*self.usage[pid]) if pid in self.usage else p.usage
-                )
-                for pid, p in self.workload.projects.items()
-            }
+            shown, projects = self.projects, {}
+            for pid, p in self.workload.projects.items():
+                record, before = self.usage.get(pid), shown[pid]
+                if record is None or (before.usage.gpu_seconds, before.usage.as_of) == record:
+                    projects[pid] = before  # not charged since it was last shown
+                else:
+                    projects[pid] = replace(p, usage=UsageRecord(*record))
+            self.projects = projects
 
     # -- E2: events -------------------------------------------------------------------------
 

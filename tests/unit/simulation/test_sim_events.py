@@ -44,6 +44,18 @@ def test_pop_due_takes_everything_up_to_the_instant_in_order() -> None:
     assert len(queue) == 1
 
 
+def test_pop_due_payloads_gives_the_same_payloads_in_the_same_order() -> None:
+    queue: EventQueue[str] = EventQueue()
+    queue.push(Instant(2.0), "b", priority=1)
+    queue.push(Instant(1.0), "a")
+    queue.push(Instant(2.0), "b0", priority=0)
+    queue.push(Instant(3.0), "c")
+    assert queue.pop_due_payloads(Instant(2.0)) == ["a", "b0", "b"]
+    assert queue.pop_due_payloads(Instant(2.5)) == []
+    assert queue.pop_due_payloads(Instant(9.0)) == ["c"]
+    assert len(queue) == 0
+
+
 def test_peek_leaves_the_event_and_an_empty_queue_says_so() -> None:
     queue: EventQueue[str] = EventQueue()
     assert queue.peek() is None
