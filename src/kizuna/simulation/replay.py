@@ -26,8 +26,10 @@ result, bit for bit: every order is fixed by the event queue and by sorted ids.
 
 from __future__ import annotations
 
+import gc
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 from kizuna.kernel.errors import InvalidRequest
@@ -133,13 +135,33 @@ def replay(
     problems = options.problems()
     if problems:
         raise InvalidRequest(problems)
-    loop = _Replay(workload, policy, options, on_cycle)
-    total = len(workload.jobs)
-    while (at := loop.queue.next_time()) is not None:
-        loop.step(at)
-        if on_progress is not None:
-            on_progress(loop.finished, total)
-    return loop.result()
+    with _fewer_collections():
+        loop = _Replay(workload, policy, options, on_cycle)
+        total = len(workload.jobs)
+        while (at := loop.queue.next_time()) is not None:
+            loop.step(at)
+            if on_progress is not None:
+                on_progress(loop.finished, total)
+        return loop.result()
+
+
+YOUNG_COLLECTION_AFTER = 50_000
+"""Allocations between two collections of young objects while a replay runs (CPython's
+default is 700). A replay makes millions of small objects that live until the next event or
+to its end, and almost none in reference cycles: with the default, collecting them took
+~4 % of the whole Philly replay, for nothing to free (peak memory is the same)."""
+
+
+@contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """The garbage collector's young generation collected less often while the block runs
+    (the thresholds are the process's: set back on leaving)."""
+    before = gc.get_threshold()
+    gc.set_threshold(max(before[0], YOUNG_COLLECTION_AFTER), *before[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
 
 
 @dataclass(frozen=True, slots=True)

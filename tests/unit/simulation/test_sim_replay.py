@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import itertools
 import json
 import os
@@ -26,6 +27,7 @@ from kizuna.simulation import (
     generate,
     replay,
 )
+from kizuna.simulation.replay import YOUNG_COLLECTION_AFTER
 
 
 def workload(trace: Iterable[tuple[Job, float]], *members: Project, count: int = 2) -> Workload:
@@ -290,3 +292,24 @@ def _run(script: str, hash_seed: str) -> str:
         [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
     )
     return done.stdout
+
+
+def test_a_replay_collects_garbage_less_often_and_sets_the_collector_back() -> None:
+    """The young generation is collected after YOUNG_COLLECTION_AFTER allocations while a
+    replay runs, and the process's thresholds are as they were once it returns or fails."""
+    before = gc.get_threshold()
+    during: list[tuple[int, int, int]] = []
+    replay(
+        workload(THREE_JOBS),
+        make_policy("fifo"),
+        on_cycle=lambda *_: during.append(gc.get_threshold()),
+    )
+    assert during and all(t[0] >= YOUNG_COLLECTION_AFTER for t in during)
+    assert gc.get_threshold() == before
+
+    def fail(*_: object) -> None:
+        raise RuntimeError("a hook that fails")
+
+    with pytest.raises(RuntimeError):
+        replay(workload(THREE_JOBS), make_policy("fifo"), on_cycle=fail)
+    assert gc.get_threshold() == before
