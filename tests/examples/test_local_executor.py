@@ -50,12 +50,17 @@ def ddp(key: str, folder: Path, *extra: str) -> Launch:
     return Launch(key, command, TWO_RANKS, folder)
 
 
+def logs(executor: LocalExecutor, key: str) -> str:
+    """Every rank's log, for a failed assertion to show."""
+    return "\n".join(f"rank {r}: {executor.logs(key, r).read_text()}" for r in range(2))
+
+
 def test_the_ddp_example_is_preempted_with_grace_and_resumes(
     tmp_path: Path, executors: Executors
 ) -> None:
     executor = executors()
     whole = executor.wait(executor.submit(ddp("whole", tmp_path / "a")).key, 120)
-    assert (whole.state, whole.exit_codes) == (RunState.SUCCEEDED, (0, 0))
+    assert (whole.state, whole.exit_codes) == (RunState.SUCCEEDED, (0, 0)), logs(executor, "whole")
 
     folder = tmp_path / "b"
     executor.submit(ddp("job-1.0", folder, "--step-seconds", "0.05", "--checkpoint-every", "5"))
@@ -64,13 +69,15 @@ def test_the_ddp_example_is_preempted_with_grace_and_resumes(
         time.sleep(0.1)
     executor.cancel("job-1.0", grace=30)  # returns at once; the ranks checkpoint and exit
     stopped = executor.wait("job-1.0", 60)
-    assert (stopped.state, stopped.exit_codes) == (RunState.STOPPED, (143, 143))
+    assert (stopped.state, stopped.exit_codes) == (RunState.STOPPED, (143, 143)), logs(
+        executor, "job-1.0"
+    )
     assert not (folder / "result.json").exists()
     stopped_at = torch.load(folder / "checkpoint.pt", weights_only=True)["step"]
     assert 0 < stopped_at < STEPS  # it did stop in the middle, and resumes from there
 
     resumed = executor.wait(executor.submit(ddp("job-1.1", folder)).key, 120)
-    assert resumed.state is RunState.SUCCEEDED
+    assert resumed.state is RunState.SUCCEEDED, logs(executor, "job-1.1")
     assert json.loads((folder / "result.json").read_text()) == json.loads(
         (tmp_path / "a" / "result.json").read_text()
     )
