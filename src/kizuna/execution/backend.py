@@ -21,6 +21,7 @@ B8. Optional (`HasInventory`): a backend that knows its machines says which node
 
 from __future__ import annotations
 
+import os
 import signal as signals
 from collections import Counter
 from collections.abc import Mapping
@@ -106,6 +107,16 @@ def torchrun_env(launch: Launch, master_addr: str, master_port: int) -> list[dic
         )
         seen[rank.node] += 1
     return out
+
+
+def write_atomically(path: Path, data: str) -> None:
+    """Writes a temporary file, fsyncs it, renames it over `path`."""
+    temporary = path.with_name(path.name + ".tmp")
+    with open(temporary, "w") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(temporary, path)
 
 
 LOST_RANK = object()

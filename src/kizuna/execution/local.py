@@ -37,6 +37,7 @@ from kizuna.execution.backend import (
     RunStatus,
     check_gang,
     torchrun_env,
+    write_atomically,
 )
 
 POLL = 0.05
@@ -284,16 +285,6 @@ def _alive(pid: int, folder: Path) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def write_atomically(path: Path, data: str) -> None:
-    """Writes a temporary file, fsyncs it, renames it over `path`."""
-    temporary = path.with_name(path.name + ".tmp")
-    with open(temporary, "w") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(temporary, path)
 
 
 def free_port(address: str = "127.0.0.1") -> int:

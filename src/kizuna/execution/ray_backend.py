@@ -53,8 +53,8 @@ from kizuna.execution.backend import (
     RunStatus,
     check_gang,
     torchrun_env,
+    write_atomically,
 )
-from kizuna.execution.local import write_atomically
 
 log = logging.getLogger("kizuna.ray")
 NAMESPACE = "kizuna"

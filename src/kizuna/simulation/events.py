@@ -61,17 +61,9 @@ class EventQueue(Generic[T]):
         """Remove and return the next event; IndexError when the queue is empty."""
         return Event(*heapq.heappop(self._heap))
 
-    def pop_due(self, time: Instant) -> list[Event[T]]:
-        """Remove and return, in order, every event at or before `time`."""
-        due = []
-        heap = self._heap
-        while heap and heap[0][0] <= time:
-            due.append(Event(*heapq.heappop(heap)))
-        return due
-
-    def pop_due_payloads(self, time: Instant) -> list[T]:
-        """`pop_due`'s payloads alone, in the same order (no `Event` made for each: the
-        replay's loop only reads what happens)."""
+    def pop_due(self, time: Instant) -> list[T]:
+        """Remove every event at or before `time` and return their payloads, in order (no
+        `Event` made for each: the replay's loop only reads what happens)."""
         due = []
         heap, pop = self._heap, heapq.heappop
         while heap and heap[0][0] <= time:

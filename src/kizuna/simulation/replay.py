@@ -252,7 +252,7 @@ class _Replay:
     def step(self, at: Instant) -> None:
         self.clock.advance_to(at)  # E1
         self._charge(at)
-        changed = [self._apply(payload) for payload in self.queue.pop_due_payloads(at)]  # E2
+        changed = [self._apply(payload) for payload in self.queue.pop_due(at)]  # E2
         if not any(changed):
             return  # only stale wake-ups: for the live loop nothing happened
         if self.pending:
@@ -297,8 +297,8 @@ class _Replay:
             self.seen_period = current
             shown, projects = self.projects, {}
             for pid, p in self.workload.projects.items():
-                record, before = self.usage.get(pid), shown[pid]
-                if record is None or (before.usage.gpu_seconds, before.usage.as_of) == record:
+                record, before = self.usage[pid], shown[pid]
+                if (before.usage.gpu_seconds, before.usage.as_of) == record:
                     projects[pid] = before  # not charged since it was last shown
                 else:
                     projects[pid] = replace(p, usage=UsageRecord(*record))

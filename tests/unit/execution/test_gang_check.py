@@ -46,10 +46,6 @@ def test_a_cancelled_gang_keeps_its_deadline_and_ends_stopped() -> None:
     assert check_gang([0, 1], True, NOW + 30, NOW).state is RunState.STOPPED
 
 
-def test_a_gang_that_all_exited_zero_succeeded() -> None:
-    assert check_gang([0, 0, 0], False, None, NOW).state is RunState.SUCCEEDED
-
-
 codes = st.lists(st.one_of(st.none(), st.integers(-15, 3), st.just(LOST_RANK)), min_size=1)
 
 

@@ -39,20 +39,20 @@ def test_pop_due_takes_everything_up_to_the_instant_in_order() -> None:
     queue: EventQueue[str] = EventQueue()
     for at, name in [(3.0, "c"), (1.0, "a"), (2.0, "b"), (2.0, "b2"), (4.0, "d")]:
         queue.push(Instant(at), name)
-    assert [e.payload for e in queue.pop_due(Instant(2.0))] == ["a", "b", "b2"]
-    assert [e.payload for e in queue.pop_due(Instant(3.5))] == ["c"]
+    assert queue.pop_due(Instant(2.0)) == ["a", "b", "b2"]
+    assert queue.pop_due(Instant(3.5)) == ["c"]
     assert len(queue) == 1
 
 
-def test_pop_due_payloads_gives_the_same_payloads_in_the_same_order() -> None:
+def test_pop_due_orders_an_instant_by_priority_then_push_order() -> None:
     queue: EventQueue[str] = EventQueue()
     queue.push(Instant(2.0), "b", priority=1)
     queue.push(Instant(1.0), "a")
     queue.push(Instant(2.0), "b0", priority=0)
     queue.push(Instant(3.0), "c")
-    assert queue.pop_due_payloads(Instant(2.0)) == ["a", "b0", "b"]
-    assert queue.pop_due_payloads(Instant(2.5)) == []
-    assert queue.pop_due_payloads(Instant(9.0)) == ["c"]
+    assert queue.pop_due(Instant(2.0)) == ["a", "b0", "b"]
+    assert queue.pop_due(Instant(2.5)) == []
+    assert queue.pop_due(Instant(9.0)) == ["c"]
     assert len(queue) == 0
 
 
