@@ -10,7 +10,7 @@ promised placement leaves unused. So backfill can never delay the promised start
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from kizuna.kernel.ids import CohortId, ProjectId
@@ -104,8 +104,8 @@ def find_shadow(
     of releases that fits is found by binary search; reservations that close nodes at some
     instants are then honoured by stepping forward from there.
     """
-    cuts = [0, *_cut_points(releases)]
     if job.one_domain:
+        cuts = [0, *_cut_points(releases)]
         if not _fits(pool, releases, cuts[-1], job):
             return None
         lo, hi = 0, len(cuts) - 1
@@ -115,12 +115,13 @@ def find_shadow(
                 hi = mid
             else:
                 lo = mid + 1
+        tried: Iterable[int] = cuts[lo:]
     else:
-        found = _first_fit(pool, releases, cuts, job)
-        if found is None:
+        first = _first_fit(pool, releases, job)
+        if first is None:
             return None
-        lo = found
-    for start, count in _instants(releases, cuts[lo:], opens, now):
+        tried = _cuts_from(releases, first)
+    for start, count in _instants(releases, tried, opens, now):
         usable = _usable_at(pool, releases, count)
         excluded = exclude_at(start)
         masked = [0 if i in excluded else u for i, u in enumerate(usable)] if excluded else usable
@@ -135,7 +136,7 @@ def find_shadow(
 
 
 def _instants(
-    releases: Sequence[Release], cuts: Sequence[int], opens: Sequence[Instant], now: Instant
+    releases: Sequence[Release], cuts: Iterable[int], opens: Sequence[Instant], now: Instant
 ) -> Iterable[tuple[Instant, int]]:
     """Candidate starts in time order: each release instant from the first cut on, and each
     instant a reservation closes (`opens`), paired with the releases done by then. Without
@@ -171,21 +172,23 @@ def _usable_at(pool: Pool, releases: Sequence[Release], count: int) -> list[int]
     return usable
 
 
-def _first_fit(
-    pool: Pool, releases: Sequence[Release], cuts: Sequence[int], job: Job
-) -> int | None:
-    """The first cut after which a gang that may span domains fits, in one pass over the
-    releases: it fits exactly when enough GPUs (or nodes with G free, for N x G gangs) are
-    usable (ADR 0007), counted as each release frees GPUs."""
+def _first_fit(pool: Pool, releases: Sequence[Release], job: Job) -> int | None:
+    """The first cut (how many releases are done) after which a gang that may span domains
+    fits, in one pass over the releases: it fits exactly when enough GPUs (or nodes with G
+    free, for N x G gangs) are usable (ADR 0007), counted as each release frees GPUs. The
+    releases of one instant come together, so a cut never splits them."""
     usable, schedulable = list(pool.now.usable), pool.schedulable
     per_node = job.gpus_per_node
     if per_node:
         need, have = job.gpus // per_node, sum(1 for u in usable if u >= per_node)
     else:
         need, have = job.gpus, sum(usable)
-    done = 0
-    for position, cut in enumerate(cuts):
-        while done < cut:
+    if have >= need:
+        return 0
+    done, last = 0, len(releases)
+    while done < last:
+        at = releases[done][0]
+        while done < last and releases[done][0] == at:
             _, i, n, _ = releases[done]
             done += 1
             if not schedulable[i]:
@@ -196,8 +199,21 @@ def _first_fit(
                 have += n
             usable[i] += n
         if have >= need:
-            return position
+            return done
     return None
+
+
+def _cuts_from(releases: Sequence[Release], first: int) -> Iterator[int]:
+    """The cuts from `first` on, worked out as they are asked for (the first one usually
+    places the gang): `first`, then each count of releases at which the instant changes."""
+    yield first
+    done, last = first, len(releases)
+    while done < last:
+        at = releases[done][0]
+        done += 1
+        while done < last and releases[done][0] == at:
+            done += 1
+        yield done
 
 
 def _fits(pool: Pool, releases: Sequence[Release], count: int, job: Job) -> bool:

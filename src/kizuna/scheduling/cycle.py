@@ -16,10 +16,10 @@ unchanged, and the same snapshot always gives the same result.
 
 from __future__ import annotations
 
-import heapq
+from bisect import insort
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from itertools import chain
+from heapq import heapify, heappop, heapreplace
 
 from kizuna.kernel.ids import GpuType, JobId, ProjectId
 from kizuna.kernel.units import UNLIMITED, Instant
@@ -112,10 +112,6 @@ class _Cycle(LineSteps):
     quota_said: dict[tuple[ProjectId, GpuType, int], tuple[int, Fit | Reason]] = field(
         default_factory=dict
     )
-    problems: dict[tuple[GpuType, int, int | None, bool, bool], list[str]] = field(
-        default_factory=dict
-    )
-    """Validation per kind of request: jobs of one shape and sane times share their answer."""
     allowed_at: dict[GroupKey, tuple[tuple[int, int], tuple[int, float]]] = field(
         default_factory=dict
     )
@@ -161,28 +157,44 @@ class _Cycle(LineSteps):
         refuses (both only tighten during a cycle), and, once the head of their type holds
         the line, those too large to fit that cannot reclaim. `explain` later gives each the
         very reason it would have got in its turn (ADR 0008)."""
+        backfill, quota, types, seen, events = (
+            self.policy.backfill,
+            self.quota,
+            self.types,
+            self.seen,
+            self.events,
+        )
         for phase in (0, 1):  # Q5: within nominal quota first
-            streams = [
-                self._stream(gk, group, phase)
-                for gk, group in self.queue.groups.items()
-                if self._may_act(gk, group, phase)
-            ]
-            walk = heapq.merge(*streams) if len(streams) > 1 else chain(*streams)  # keys unique
-            for key, job in walk:
-                state = self.types.get(job.gpu_type)
+            # the groups' streams merged by key (keys are unique), as `heapq.merge` would:
+            # each stream's next job is asked for only once its last one was considered
+            heap: list[tuple[SortKey, int, Job, Iterator[Entry]]] = []
+            for gk, group in self.queue.groups.items():
+                if self._may_act(gk, group, phase):
+                    stream = self._stream(gk, group, phase)
+                    first = next(stream, None)
+                    if first is not None:
+                        heap.append((first[0], len(heap), first[1], stream))
+            heapify(heap)
+            while heap:
+                key, order, job, stream = heap[0]
+                state = types.get(job.gpu_type)
                 if (
-                    state is not None
-                    and job.gpus >= state.closed_above
-                    and not (self.policy.backfill and self.quota.within_nominal(job))
+                    state is None
+                    or job.gpus < state.closed_above
+                    or (backfill and quota.within_nominal(job))
                 ):
-                    continue
-                self.position = (phase, key)
-                self.seen.add(job.id)
-                outcome = self.consider(job)
-                if outcome is Outcome.ADMITTED or outcome is Outcome.RECLAIMING:
-                    self.events[job.id] = outcome
-                if state is not None:
-                    state.narrow(self.policy.backfill)
+                    self.position = (phase, key)
+                    seen.add(job.id)
+                    outcome = self.consider(job)
+                    if outcome is Outcome.ADMITTED or outcome is Outcome.RECLAIMING:
+                        events[job.id] = outcome
+                    if state is not None:
+                        state.narrow(backfill)
+                after = next(stream, None)
+                if after is None:
+                    heappop(heap)
+                else:
+                    heapreplace(heap, (after[0], order, after[1], stream))
 
     def _stream(self, gk: GroupKey, group: Group, phase: int) -> Iterator[Entry]:
         """The group's jobs of this phase that its quota and budget may still let through,
@@ -324,7 +336,7 @@ class _Cycle(LineSteps):
                 self.quota.restore(state.books_at_start[0])
                 self.budget.restore(state.books_at_start[1])
         seen, events, quotas, reasons = self.seen, self.events, self.policy.quotas, self.reasons
-        problems, said, book = self.problems, self.quota_said, self.quota
+        said, book = self.quota_said, self.quota
         taken: dict[GpuType, int] = dict.fromkeys(self.types, 0)
         """Admissions of each type so far in the walk: which `usable_log` entry was `now`."""
         for job in self.effective_order():
@@ -334,12 +346,7 @@ class _Cycle(LineSteps):
                     if outcome is Outcome.ADMITTED:
                         taken[job.gpu_type] += 1
                 continue
-            sane = job.walltime > 0 and job.grace >= 0 and job.min_runtime >= 0
-            shape = (job.gpu_type, job.gpus, job.gpus_per_node, job.one_domain, sane)
-            found = problems.get(shape)
-            if found is None:
-                found = self._problems(job)
-            if found:
+            if self._problems(job):
                 self.consider(job)
                 continue
             if quotas:  # the common case, refused by its quota, answered without `consider`
@@ -469,7 +476,10 @@ class _Cycle(LineSteps):
             allocation = state.pool.take(parts, late)
             log.append(list(state.pool.now.usable))
             end = Instant(self.now + job.walltime)
-            state.releases = [*state.releases, *((end, i, n, job.id) for i, n in parts)]
+            releases = list(state.releases)  # a new list: the occupancy's is shared
+            for i, n in parts:
+                insort(releases, (end, i, n, job.id))
+            state.releases = releases
             self.quota.add(job, job.gpus)
             if self.policy.budgets:  # with budgets off nothing reads the budget book
                 self.budget.commit(job)
@@ -494,11 +504,15 @@ class _Cycle(LineSteps):
         return fit
 
     def _problems(self, job: Job) -> list[str]:
-        sane = job.walltime > 0 and job.grace >= 0 and job.min_runtime >= 0
-        key = (job.gpu_type, job.gpus, job.gpus_per_node, job.one_domain, sane)
-        found = self.problems.get(key)
+        """Validation: jobs of one kind of request and sane times share their answer
+        (`ClusterShape.verdicts`); other jobs are told about their own times."""
+        if not (job.walltime > 0 and job.grace >= 0 and job.min_runtime >= 0):
+            return validate_job(job, self.cluster)
+        key = (job.gpu_type, job.gpus, job.gpus_per_node, job.one_domain)
+        verdicts = self.cluster.verdicts
+        found = verdicts.get(key)
         if found is None:
-            found = self.problems[key] = validate_job(job, self.cluster)
+            found = verdicts[key] = validate_job(job, self.cluster)
         return found
 
     # -- step 3: reclaim --------------------------------------------------------------------

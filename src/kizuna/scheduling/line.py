@@ -8,7 +8,7 @@ A mixin of the cycle (cycle.py), which supplies the books it reads.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from kizuna.kernel.ids import CohortId, GpuType, JobId, ProjectId
 from kizuna.kernel.units import UNLIMITED, Instant
@@ -163,12 +163,12 @@ class LineSteps:
             state.never[key] = min(job.gpus, state.never.get(key, 1 << 30))
         return shadow
 
-    def _releases(self, state: TypeState, job: Job) -> list[Release]:
+    def _releases(self, state: TypeState, job: Job) -> Sequence[Release]:
         """When running jobs give their GPUs back to `job` at the latest: this cycle's victims
         early; GPUs kept for another waiting job never (R6)."""
         stops, owner_of = state.stops, state.owner_of
         if not stops and not owner_of:
-            return sorted(state.releases)  # running jobs' are sorted; this cycle's are few
+            return state.releases  # kept sorted (never changed in place)
         special = stops.keys() | owner_of.keys()
         out: list[Release] = [r for r in state.releases if r[3] not in special]
         for at, i, n, jid in [r for r in state.releases if r[3] in special]:

@@ -42,6 +42,7 @@ class TypeState:
 
     pool: Pool
     releases: list[tuple[Instant, int, int, JobId]]
+    """Sorted; replaced when it changes, never changed in place (the occupancy's at first)."""
     reclaimer: Reclaimer
     reservations: list[tuple[Reservation, frozenset[int]]]
     stopping_until: list[Instant]
@@ -118,7 +119,7 @@ def type_state(
     )
     return TypeState(
         pool,
-        list(held.releases),
+        held.releases,  # replaced, never changed in place, by the occupancy and the cycle
         reclaimer,
         _reservations(pool, reservations, now),
         until,

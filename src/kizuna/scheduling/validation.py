@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from kizuna.kernel.ids import GpuType
 from kizuna.scheduling.model import Job, Node
@@ -34,6 +34,11 @@ class ClusterShape:
 
     types: Mapping[GpuType, TypeShape]
     nodes_by_type: Mapping[GpuType, tuple[Node, ...]]
+    verdicts: dict[tuple[GpuType, int, int | None, bool], list[str]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+    """`validate_job`'s answers for jobs with sane times, per kind of request (never changed
+    by their readers): a `Scheduler` keeps the cluster's shape while its nodes stay."""
 
     @classmethod
     def of(cls, nodes: Iterable[Node]) -> ClusterShape:

@@ -229,6 +229,8 @@ class _Replay:
         self.gone: list[RunningJob] = []
         """How the pending jobs changed since the last cycle (the scheduler's queue)."""
         self.active: dict[JobId, _Active] = {}
+        self.running: dict[JobId, RunningJob] = {}
+        """What the scheduler sees of `active`, in the same order."""
         self.left = {jid: float(t.duration) for jid, t in self.trace.items()}
         self.runs: dict[JobId, list[Run]] = {jid: [] for jid in self.trace}
         self.usage = {
@@ -323,6 +325,7 @@ class _Replay:
     def _release(self, active: _Active, *, preempted: bool) -> None:
         job = active.running.job
         del self.active[job.id]
+        del self.running[job.id]
         self._went(active.running)
         self.busy[job.gpu_type] -= job.gpus
         self.held[job.project] -= job.gpus
@@ -383,7 +386,7 @@ class _Replay:
     def _cycle(self, now: Instant) -> None:
         snapshot = Snapshot(
             self.nodes,
-            tuple([a.running for a in self.active.values()]),
+            tuple(self.running.values()),
             self.pending.view(),
             self.projects,
         )
@@ -411,6 +414,7 @@ class _Replay:
         running = RunningJob(job, now, admission.allocation)
         self.came[id(running)] = running
         self.active[job.id] = _Active(running, self.started, end, left <= job.walltime, restarted)
+        self.running[job.id] = running
         self.queue.push(end, _Release(job.id, self.started, False), URGENT)
 
     def _preempt(self, preemption: Preemption, now: Instant) -> None:
@@ -420,6 +424,7 @@ class _Replay:
         stop = Instant(now + preemption.grace)
         self._went(active.running)
         active.running = replace(active.running, stopping_at=stop, stopping_for=preemption.for_job)
+        self.running[preemption.job] = active.running
         self.came[id(active.running)] = active.running
         if stop < active.end:
             self.queue.push(stop, _Release(preemption.job, active.run, True), URGENT)
