@@ -147,8 +147,10 @@ class Pool:
         self.nodes, self.index, self.topo = layout.nodes, layout.index, layout.topo
         self.schedulable = layout.schedulable
         self.held = held if held is not None else [set() for _ in self.nodes]
-        self.shared: set[int] = set(range(len(self.nodes))) if held is not None else set()
-        """Nodes whose set of held GPUs is still the parent's (copied on first change)."""
+        self.forked = held is not None
+        """Whether the sets of held GPUs came from a parent: each is copied on its first
+        change (`owned` then names it)."""
+        self.owned: set[int] = set()
         if now is None:
             usable = [
                 n.gpus if up else 0 for n, up in zip(self.nodes, self.schedulable, strict=True)
@@ -160,8 +162,8 @@ class Pool:
 
     def _own(self, i: int) -> set[int]:
         """Node `i`'s held GPUs, to change: copied first if still the parent's."""
-        if i in self.shared:
-            self.shared.discard(i)
+        if self.forked and i not in self.owned:
+            self.owned.add(i)
             self.held[i] = set(self.held[i])
         return self.held[i]
 

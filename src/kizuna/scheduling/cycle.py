@@ -17,7 +17,7 @@ unchanged, and the same snapshot always gives the same result.
 from __future__ import annotations
 
 from bisect import insort
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from heapq import heapify, heappop, heapreplace
 
@@ -157,23 +157,32 @@ class _Cycle(LineSteps):
         refuses (both only tighten during a cycle), and, once the head of their type holds
         the line, those too large to fit that cannot reclaim. `explain` later gives each the
         very reason it would have got in its turn (ADR 0008)."""
-        backfill, quota, types, seen, events = (
+        backfill, quotas, quota, types, seen, events = (
             self.policy.backfill,
+            self.policy.quotas,
             self.quota,
             self.types,
             self.seen,
             self.events,
         )
+        room_of = self.room
         for phase in (0, 1):  # Q5: within nominal quota first
             # the groups' streams merged by key (keys are unique), as `heapq.merge` would:
             # each stream's next job is asked for only once its last one was considered
             heap: list[tuple[SortKey, int, Job, Iterator[Entry]]] = []
-            for gk, group in self.queue.groups.items():
-                if self._may_act(gk, group, phase):
-                    stream = self._stream(gk, group, phase)
-                    first = next(stream, None)
-                    if first is not None:
-                        heap.append((first[0], len(heap), first[1], stream))
+            for gk, group in self._groups(phase):
+                # can any job of the group in this phase pass its quota and budget now?
+                least = group.least_gpus
+                room = room_of.get(gk, 0) if quotas else NO_GANG
+                if phase == 0 and room < least:
+                    continue
+                most, work = self._allowed(gk, group)
+                if most < least or work < group.least_work or (phase == 1 and most <= room):
+                    continue
+                stream = self._stream(gk, group, phase)
+                first = next(stream, None)
+                if first is not None:
+                    heap.append((first[0], len(heap), first[1], stream))
             heapify(heap)
             while heap:
                 key, order, job, stream = heap[0]
@@ -195,6 +204,20 @@ class _Cycle(LineSteps):
                     heappop(heap)
                 else:
                     heapreplace(heap, (after[0], order, after[1], stream))
+
+    def _groups(self, phase: int) -> Iterable[tuple[GroupKey, Group]]:
+        """The groups that may have jobs to walk in a phase: with quotas, in the first only
+        those with room left within nominal quota (`room`), in the second none at all
+        while no cohort can lend (then no project may take beyond what `room` gave it).
+        The order does not matter: keys are unique."""
+        groups = self.queue.groups
+        if not self.policy.quotas:
+            return groups.items()
+        if phase == 0:
+            if len(self.room) >= len(groups):
+                return groups.items()
+            return [(gk, groups[gk]) for gk in self.room if gk in groups]
+        return groups.items() if self.quota.lends() else ()
 
     def _stream(self, gk: GroupKey, group: Group, phase: int) -> Iterator[Entry]:
         """The group's jobs of this phase that its quota and budget may still let through,
@@ -286,16 +309,6 @@ class _Cycle(LineSteps):
             default=NO_GANG,
         )
         return max(closed, refused), max(refused_late, refused)
-
-    def _may_act(self, gk: GroupKey, group: Group, phase: int) -> bool:
-        """Can any job of the group in this phase pass its quota and budget now?"""
-        room = self.room.get(gk, 0) if self.policy.quotas else 1 << 30
-        if phase == 0 and room < group.least_gpus:
-            return False
-        most, work = self._allowed(gk, group)
-        if most < group.least_gpus or work < group.least_work:
-            return False
-        return phase == 0 or most > room
 
     def _allowed(self, gk: GroupKey, group: Group) -> tuple[int, float]:
         """The largest gang and the most GPU-seconds a new job of the group may ask now

@@ -29,7 +29,7 @@ NO_QUOTA = Quota(0, 0)
 QuotaUsage = tuple[
     GpuType, dict[tuple[ProjectId, GpuType], int], dict[tuple[CohortId, GpuType], int]
 ]
-"""GPUs in use of one type per project and per cohort, as saved by `QuotaBook.saved`."""
+"""A GPU type, and GPUs in use per project and per cohort, as saved by `QuotaBook.saved`."""
 
 
 class Fit(Enum):
@@ -107,6 +107,12 @@ class QuotaBook:
             best = max(best, min(cap, self.cohort_nominal.get(key, 0) - self.cohort_usage[key]))
         return best
 
+    def lends(self) -> bool:
+        """Could any cohort lend a GPU now (Q2)? When none can, no project may take more
+        than its nominal quota leaves it: `allowed` is at most that."""
+        usage = self.cohort_usage
+        return any(nominal > usage[key] for key, nominal in self.cohort_nominal.items())
+
     def headroom(self) -> dict[tuple[ProjectId, GpuType], int]:
         """GPUs each project may still take within its nominal quota, per type (Q1)."""
         out = {}
@@ -122,10 +128,9 @@ class QuotaBook:
         return self.usage[(job.project, job.gpu_type)] + job.gpus <= quota.nominal
 
     def saved(self, gpu_type: GpuType) -> QuotaUsage:
-        """The usage of one GPU type now, to be put back by `restore`."""
-        mine = {k: v for k, v in self.usage.items() if k[1] == gpu_type}
-        ours = {k: v for k, v in self.cohort_usage.items() if k[1] == gpu_type}
-        return gpu_type, mine, ours
+        """The usage now, of which `restore` puts back one GPU type's (copied whole: a
+        plain copy costs less than picking the type's entries)."""
+        return gpu_type, dict(self.usage), dict(self.cohort_usage)
 
     def restore(self, saved: QuotaUsage) -> None:
         self.version += 1

@@ -151,7 +151,11 @@ class FairShare:
             projects, nodes, when, fair, gpus = last[0]
             if projects is snapshot.projects and nodes is snapshot.nodes and when == at:
                 return fair, gpus
-        fair, gpus = factors(snapshot.projects, at, self.half_life), _gpus_by_type(snapshot)
+            if nodes is not snapshot.nodes:  # the counts depend on the nodes alone
+                gpus = _gpus_by_type(snapshot)
+        else:
+            gpus = _gpus_by_type(snapshot)
+        fair = factors(snapshot.projects, at, self.half_life)
         last[:] = [(snapshot.projects, snapshot.nodes, at, fair, gpus)]
         return fair, gpus
 
