@@ -223,21 +223,41 @@ class _Cycle(LineSteps):
         """The group's jobs of this phase that its quota and budget may still let through,
         and that could still act in their turn (`_acts_below`, ADR 0024), in queue order;
         it stops as soon as the books refuse even its smallest job, or none of its jobs
-        could act."""
+        could act. The group's two tiers are merged by key here, as `Group.entries` gives
+        them, and each tier's jobs outside the bounds as they stand are passed over before
+        their keys are made (the bounds only tighten; a tier's next job, found before the
+        other tier's was taken, meets every check again below)."""
         room = self.room.get(gk, 0) if self.policy.quotas else 1 << 30
         quota, budget = self.quota, self.budget
         seen_quota = seen_budget = -1
         most, work = 0, 0.0
         state = self.types.get(gk[1])
         least_gpus, least_work, first = group.least_gpus, group.least_work, phase == 0
-        # passed over before their keys are made: jobs of the other phase, jobs larger than
-        # the quota allows, jobs that could not act (the bounds only tighten; every check
-        # below still runs)
-        low, high = (-(1 << 30), [room]) if first else (room, [1 << 30])
-        late: list[float] = [NO_GANG, 0.0]
+        # the bounds: more than `low` and at most `high` GPUs (the phase, the books, what
+        # could act), and, from `late_gpus` GPUs up, only jobs done by `late_start`
+        low, high = (-(1 << 30), room) if first else (room, 1 << 30)
+        late_gpus, late_start = NO_GANG, 0.0
         now = self.now
-        books, acts, seen_acts = high[0], NO_GANG, (-1, -1, -1)
-        for entry in group.within(self.queue.levels, low, high, late, now):
+        books, acts, seen_acts = high, NO_GANG, (-1, -1, -1)
+        young, old = group.tiers
+        level0, level1 = (self.queue.levels.level(group.project, tier) for tier in (0, 1))
+        at0 = at1 = 0
+        head0: Entry | None = None
+        head1: Entry | None = None
+        while True:
+            bounds = (low, high, late_gpus, late_start, now)
+            if head0 is None and at0 < len(young):
+                at0, head0 = _next_within(young, at0, level0, bounds)
+            if head1 is None and at1 < len(old):
+                at1, head1 = _next_within(old, at1, level1, bounds)
+            if head0 is None:
+                if head1 is None:
+                    return
+                entry, head1 = head1, None
+            elif head1 is None or head0[0] < head1[0]:
+                entry, head0 = head0, None
+            else:
+                entry, head1 = head1, None
             j = entry[1]
             if (j.gpus <= room) is not first:
                 continue
@@ -250,23 +270,23 @@ class _Cycle(LineSteps):
                 )
                 if at != seen_acts:
                     seen_acts = at
-                    acts, late[0] = self._acts_below(group, state, first)
+                    acts, late_gpus = self._acts_below(group, state, first)
                     if acts <= least_gpus:
                         return  # its type is closed to every job of the group that could act
-                    high[0] = min(books, acts - 1)
+                    high = min(books, acts - 1)
                     if state.shadow is not None:
-                        late[1] = state.shadow.start
+                        late_start = state.shadow.start
             if seen_quota != quota.version or seen_budget != budget.version:
                 seen_quota, seen_budget = quota.version, budget.version
                 most, work = self._allowed(gk, group)
                 if most < least_gpus or work < least_work:
                     return
                 books = min(most, room) if first else most
-                high[0] = min(books, acts - 1)
+                high = min(books, acts - 1)
             if (
                 j.gpus <= most
                 and j.gpus < acts
-                and (j.gpus < late[0] or now + j.walltime <= late[1])
+                and (j.gpus < late_gpus or now + j.walltime <= late_start)
                 and j.gpus * j.walltime <= work
             ):
                 yield entry
@@ -578,3 +598,22 @@ class _Cycle(LineSteps):
             )
         )
         state.stops[victim.job.id] = Instant(self.now + victim.job.grace)
+
+
+def _next_within(
+    entries: list[Entry], at: int, level: int, bounds: tuple[int, int, int, float, float]
+) -> tuple[int, Entry | None]:
+    """From `entries[at]` on, the first job within `bounds` (low, high, late GPUs, late
+    start, now: more than low and at most high GPUs; from late GPUs up, only a job done by
+    the late start if it started now), with its key under `level`; and where to go on."""
+    low, high, late_gpus, late_start, now = bounds
+    count = len(entries)
+    while at < count:
+        r, j = entries[at]
+        at += 1
+        g = j.gpus
+        if low < g <= high and (g < late_gpus or now + j.walltime <= late_start):
+            # concatenated, not unpacked: twice as fast, and this runs for every job walked
+            key = (r[0] - level,) + r[1:] if level else r  # type: ignore[operator]  # noqa: RUF005
+            return at, (key, j)
+    return at, None

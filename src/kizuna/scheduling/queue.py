@@ -110,20 +110,6 @@ class Group:
         """The group's jobs in queue order, with their keys under `levels`."""
         return _entries(self.project, self.tiers, levels)
 
-    def within(
-        self, levels: Levels, low: int, high: list[int], late: list[float], now: float
-    ) -> Iterator[Entry]:
-        """`entries`, only the jobs of more than `low` and at most `high[0]` GPUs, less
-        those of `late[0]` GPUs or more that would still run at `late[1]` if they started at
-        `now`: jobs left out are passed over before a key is made for them. The caller may
-        tighten `high[0]` and `late` while it iterates (a cycle's books only tighten)."""
-        young, old = self.tiers
-        first = _within(young, levels.level(self.project, 0), low, high, late, now)
-        if not old:
-            return first
-        second = _within(old, levels.level(self.project, 1), low, high, late, now)
-        return heapq.merge(first, second)
-
 
 def _entries(
     project: ProjectId, tiers: tuple[list[Entry], list[Entry]], levels: Levels
@@ -136,23 +122,6 @@ def _entries(
     if not old:
         return first
     return heapq.merge(first, _leveled(old, levels.level(project, 1)))
-
-
-def _within(
-    entries: list[Entry], level: int, low: int, high: list[int], late: list[float], now: float
-) -> Iterator[Entry]:
-    """`_leveled`, only the jobs `Group.within` lets through."""
-    if not level:
-        return (
-            (r, j)
-            for r, j in entries
-            if low < j.gpus <= high[0] and (j.gpus < late[0] or now + j.walltime <= late[1])
-        )
-    return (
-        ((r[0] - level,) + r[1:], j)  # type: ignore[operator]  # noqa: RUF005
-        for r, j in entries
-        if low < j.gpus <= high[0] and (j.gpus < late[0] or now + j.walltime <= late[1])
-    )
 
 
 def _leveled(entries: list[Entry], level: int) -> Iterator[Entry]:
