@@ -9,9 +9,11 @@ promised placement leaves unused. So backfill can never delay the promised start
 
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import accumulate
+from operator import itemgetter
 
 from kizuna.kernel.ids import CohortId, ProjectId
 from kizuna.kernel.units import UNLIMITED, Instant
@@ -177,12 +179,12 @@ def _first_fit(pool: Pool, releases: Sequence[Release], job: Job) -> int | None:
     fits, in one pass over the releases: it fits exactly when enough GPUs (or nodes with G
     free, for N x G gangs) are usable (ADR 0007), counted as each release frees GPUs. The
     releases of one instant come together, so a cut never splits them."""
-    usable, schedulable = list(pool.now.usable), pool.schedulable
+    usable, schedulable = pool.now.usable, pool.schedulable
     per_node = job.gpus_per_node
-    if per_node:
-        need, have = job.gpus // per_node, sum(1 for u in usable if u >= per_node)
-    else:
-        need, have = job.gpus, sum(usable)
+    if not per_node:
+        return _first_count(releases, schedulable, job.gpus - pool.now.free)
+    usable = list(usable)
+    need, have = job.gpus // per_node, sum(1 for u in usable if u >= per_node)
     if have >= need:
         return 0
     done, last = 0, len(releases)
@@ -193,14 +195,31 @@ def _first_fit(pool: Pool, releases: Sequence[Release], job: Job) -> int | None:
             done += 1
             if not schedulable[i]:
                 continue
-            if per_node:
-                have += usable[i] < per_node <= usable[i] + n
-            else:
-                have += n
+            have += usable[i] < per_node <= usable[i] + n
             usable[i] += n
         if have >= need:
             return done
     return None
+
+
+def _first_count(
+    releases: Sequence[Release], schedulable: Sequence[bool], short: int
+) -> int | None:
+    """`_first_fit` for a gang that needs `short` GPUs more than are free now, in any
+    split: the first cut at which the GPUs released so far reach it (running sums)."""
+    if short <= 0:
+        return 0
+    if all(schedulable):
+        freed = list(accumulate(map(itemgetter(2), releases)))
+    else:
+        freed = list(accumulate(n if schedulable[i] else 0 for _, i, n, _ in releases))
+    reached = bisect_left(freed, short)
+    if reached == len(freed):
+        return None
+    done, last, at = reached + 1, len(releases), releases[reached][0]
+    while done < last and releases[done][0] == at:  # the rest of that instant's releases
+        done += 1
+    return done
 
 
 def _cuts_from(releases: Sequence[Release], first: int) -> Iterator[int]:

@@ -206,9 +206,9 @@ class Pool:
     def reserve_late(self, slack: list[int]) -> None:
         """Start offering `late` placements limited by `slack` per node."""
         self.slack = slack
-        self.late = View(
-            self.topo, [min(u, s) for u, s in zip(self.now.usable, slack, strict=True)]
-        )
+        if len(slack) != len(self.now.usable):
+            raise ValueError("the slack must name every node of the pool")
+        self.late = View(self.topo, list(map(min, self.now.usable, slack)))
 
     def shrink_slack(self, parts: Parts) -> None:
         """GPUs promised to a job that will still hold them at the reserved start (negative

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 Parts = list[tuple[int, int]]
 """A placement: (node index, GPU count) pairs."""
@@ -24,10 +25,25 @@ class Topology:
     rack_domains: tuple[tuple[int, ...], ...]
 
     def domain_sums(self, usable: Sequence[int]) -> list[int]:
+        spans = self._spans
+        if spans is not None:  # each domain's nodes side by side: sums of slices
+            return [sum(usable[a:b]) for a, b in spans]
         out = [0] * len(self.domain_nodes)
         for i, d in enumerate(self.domain_of):  # one pass over the nodes: domains are small
             out[d] += usable[i]
         return out
+
+    @cached_property
+    def _spans(self) -> tuple[tuple[int, int], ...] | None:
+        """Each domain's nodes as (first, past the last) when they are consecutive."""
+        spans = tuple((nodes[0], nodes[-1] + 1) for nodes in self.domain_nodes if nodes)
+        if len(spans) != len(self.domain_nodes):
+            return None
+        consecutive = all(
+            list(nodes) == list(range(a, b))
+            for nodes, (a, b) in zip(self.domain_nodes, spans, strict=True)
+        )
+        return spans if consecutive else None
 
 
 def place(
