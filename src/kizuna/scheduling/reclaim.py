@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import add
 
 from kizuna.kernel.ids import CohortId, GpuType, JobId, ProjectId
 from kizuna.kernel.units import Instant
@@ -193,14 +194,14 @@ class Reclaimer:
 
     def _ceiling(self, ask: _Ask) -> int:
         """GPUs usable if every preemptible job stopped: a bound that needs no victim search."""
-        room = [b + r + m for b, r, m in zip(ask.base, self.releasing, self.movable, strict=True)]
+        room: list[int] = list(map(add, map(add, ask.base, self.releasing), self.movable))
         for i, n in ask.own.items():
             room[i] += n
         if ask.cap is not None:
-            limit = [s + m for s, m in zip(ask.cap.slack, self.movable, strict=True)]
+            limit: list[int] = list(map(add, ask.cap.slack, self.movable))
             for i, n in ask.own.items():
                 limit[i] += n
-            room = [min(u, c) for u, c in zip(room, limit, strict=True)]
+            room = list(map(min, room, limit))
         return sum(room) - sum(room[i] for i in ask.exclude)
 
     def _borrowed(self, cohort: CohortId) -> list[RunningJob]:

@@ -21,6 +21,7 @@ import math
 from collections import Counter
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from kizuna.kernel.errors import InvalidRequest
 from kizuna.kernel.ids import GpuType, ProjectId
@@ -98,19 +99,19 @@ class FairShare:
         """The instant priorities are computed for: the start of `now`'s recalc period."""
         return Instant(self.period(now) * self.recalc_period)
 
-    @property
+    @cached_property  # the policy is frozen: worked out once
     def full_periods(self) -> int:
         """Periods of waiting after which the age factor is full (at least one)."""
         return max(1, round(self.max_age / self.recalc_period))
 
-    @property
+    @cached_property  # the policy is frozen: worked out once
     def age_step(self) -> int:
         """Age points per period waited; 0 when age counts for nothing or is always full."""
         if self.max_age <= 0:
             return 0
         return round(self.w_age * POINT / self.full_periods)
 
-    @property
+    @cached_property  # the policy is frozen: worked out once
     def full_age(self) -> int:
         return round(self.w_age * POINT) if self.max_age <= 0 else self.age_step * self.full_periods
 
