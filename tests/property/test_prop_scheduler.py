@@ -192,8 +192,9 @@ def test_a_scheduler_gives_what_a_fresh_cycle_gives(case: Case, actions: list[st
 @settings(max_examples=100, deadline=None)
 @given(cases(), STEPS)
 def test_a_kept_occupancy_equals_one_derived_afresh(case: Case, actions: list[str]) -> None:
-    """What reclaim reads of a kept occupancy (each project's movable jobs, each node's
-    movable GPUs) is what a fresh one derives from the same snapshot."""
+    """What a cycle reads of a kept occupancy (each project's movable jobs, each node's
+    movable GPUs, the releases, the stopping jobs and their GPUs) is what a fresh one
+    derives from the same snapshot."""
     scheduler = Scheduler(case.policy)
     snapshot, now = case.snapshot, case.now
     for n, action in enumerate(["same", *actions]):
@@ -204,7 +205,9 @@ def test_a_kept_occupancy_equals_one_derived_afresh(case: Case, actions: list[st
             mine = kept.types[t]
             assert mine.movable_gpus == held.movable_gpus
             assert {p: v for p, v in mine.of_project.items() if v} == held.of_project
-            assert mine.movable == held.movable
+            assert mine.releases == held.releases
+            assert mine.stoppers == held.stoppers
+            assert {k: v for k, v in mine.kept.items() if v} == dict(held.kept)
         snapshot = step(snapshot, result, now, action, n)
         if action == "later":
             now = Instant(now + 600.0)

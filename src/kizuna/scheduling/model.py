@@ -153,6 +153,12 @@ class Project:
     budgets: Mapping[GpuType, GpuSeconds] | None = None
     """Remaining award GPU-seconds per GPU type; None: the project is not budget-limited."""
 
+    def with_usage(self, usage: UsageRecord) -> Project:
+        """This project with another usage record: `dataclasses.replace(self, usage=usage)`,
+        made directly (a replay makes hundreds of thousands; test_fair_share checks that
+        it names every field)."""
+        return Project(self.id, self.cohort, self.quotas, self.shares, usage, self.budgets)
+
 
 @dataclass(frozen=True, slots=True)
 class Reservation:

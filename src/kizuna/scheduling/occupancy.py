@@ -42,29 +42,28 @@ class TypeOccupancy:
     """Sorted by instant."""
     stoppers: dict[JobId, RunningJob] = field(default_factory=dict)
     """Jobs already told to stop (preempted, within their grace period)."""
-    movable: list[RunningJob] = field(default_factory=list)
-    """Running jobs not yet stopping, in preemption order."""
-    movable_keys: list[VictimKey] = field(default_factory=list)
     kept: defaultdict[tuple[ProjectId, GpuType], int] = field(
         default_factory=lambda: defaultdict(int)
     )
     """GPUs of stopping jobs per (project, type): no longer counted as borrowed."""
     of_project: dict[ProjectId, list[tuple[VictimKey, RunningJob]]] = field(default_factory=dict)
-    """`movable` split by project, each in preemption order (reclaim searches one project's
-    borrowed jobs at a time; ADR 0020)."""
+    """Running jobs not yet stopping, per project, each in preemption order (reclaim
+    searches one project's borrowed jobs at a time; ADR 0020)."""
     movable_gpus: list[int] = field(default_factory=list)
-    """Per node, GPUs of the preemptible jobs of `movable` (none on nodes that take no work):
-    what reclaim could free at most."""
+    """Per node, GPUs of the preemptible jobs of `of_project` (none on nodes that take no
+    work): what reclaim could free at most."""
 
     def __post_init__(self) -> None:
         if not self.movable_gpus:
             self.movable_gpus = [0] * len(self.pool.nodes)
 
     def apply(self, gone: list[RunningJob], came: list[RunningJob]) -> None:
-        """Take out the jobs that ended and put in the new ones. Lists are replaced, never
-        edited in place, so a fork taken earlier stays as it was."""
+        """Take out the jobs that ended and put in the new ones. What a cycle keeps reading
+        (`releases`, `of_project` and its lists, `movable_gpus`) is replaced, never edited
+        in place, so a cycle set up earlier sees what it saw; `stoppers` and `kept` are read
+        only while a cycle is set up (`type_state`)."""
         pool = self.pool
-        stoppers = dict(self.stoppers)
+        stoppers = self.stoppers
         dropped: set[TimedRelease] = set()
         added: list[TimedRelease] = []
         for r, sign in [(r, -1) for r in gone] + [(r, 1) for r in came]:
@@ -84,9 +83,7 @@ class TypeOccupancy:
                     stoppers[r.job.id] = r
                 else:
                     del stoppers[r.job.id]
-        self.stoppers = stoppers
         self.releases = _merged(self.releases, dropped, added)
-        keys, movable = list(self.movable_keys), list(self.movable)
         of_project = dict(self.of_project)
         gpus = list(self.movable_gpus)
         copied: set[ProjectId] = set()
@@ -94,24 +91,20 @@ class TypeOccupancy:
             if r.stopping_at is not None:
                 continue
             key, project = victim_key(r), r.job.project
-            at = bisect_left(keys, key)
             mine = of_project.get(project, [])
             if project not in copied:
                 copied.add(project)
                 mine = of_project[project] = list(mine)
             here = bisect_left(mine, key, key=_first)
             if sign > 0:
-                keys.insert(at, key)
-                movable.insert(at, r)
                 mine.insert(here, (key, r))
             else:
-                del keys[at], movable[at], mine[here]
+                del mine[here]
             if r.job.preemptible:
                 for node, indices in r.allocation.parts:
                     i = pool.index[node]
                     if pool.schedulable[i]:
                         gpus[i] += sign * len(indices)
-        self.movable_keys, self.movable = keys, movable
         self.of_project, self.movable_gpus = of_project, gpus
 
 

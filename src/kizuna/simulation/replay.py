@@ -303,7 +303,7 @@ class _Replay:
                 if (before.usage.gpu_seconds, before.usage.as_of) == record:
                     projects[pid] = before  # not charged since it was last shown
                 else:
-                    projects[pid] = replace(p, usage=UsageRecord(*record))
+                    projects[pid] = p.with_usage(UsageRecord(*record))
             self.projects = projects
 
     # -- E2: events -------------------------------------------------------------------------

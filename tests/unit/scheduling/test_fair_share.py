@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import fields, replace
+
 import pytest
 
-from kizuna.kernel.ids import ProjectId
-from kizuna.kernel.units import Instant, Seconds
+from kizuna.kernel.ids import CohortId, GpuType, ProjectId
+from kizuna.kernel.units import GpuSeconds, Instant, Seconds
 from kizuna.scheduling.fair_share import charge, decayed, factors
-from kizuna.scheduling.model import Project, UsageRecord
+from kizuna.scheduling.model import Project, Quota, UsageRecord
 from kizuna.scheduling.testing import project, projects
 
 HALF = Seconds(1000.0)
@@ -80,3 +82,21 @@ def test_factors_decay_usage_before_comparing() -> None:
     recent = Project(ProjectId("b"), usage=UsageRecord(100.0, Instant(2000.0)))
     got = factors(projects(old, recent), Instant(2000.0), HALF)
     assert got == {"a": pytest.approx(0.5), "b": pytest.approx(0.5)}
+
+
+def test_a_project_with_new_usage_keeps_everything_else() -> None:
+    """`Project.with_usage` is `replace(..., usage=...)` made by hand: it must name every
+    field, so a field added to `Project` and forgotten there fails here."""
+    full = Project(
+        ProjectId("p1"),
+        cohort=CohortId("c1"),
+        quotas={GpuType("H100"): Quota(8, 4)},
+        shares=3.0,
+        usage=UsageRecord(10.0, Instant(5.0)),
+        budgets={GpuType("H100"): GpuSeconds(3600.0)},
+    )
+    assert [f.name for f in fields(Project)] == [
+        "id", "cohort", "quotas", "shares", "usage", "budgets"
+    ]  # fmt: skip
+    fresh = UsageRecord(99.0, Instant(60.0))
+    assert full.with_usage(fresh) == replace(full, usage=fresh)
