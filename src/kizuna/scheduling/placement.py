@@ -26,7 +26,9 @@ class Topology:
 
     def domain_sums(self, usable: Sequence[int]) -> list[int]:
         spans = self._spans
-        if spans is not None:  # each domain's nodes side by side: sums of slices
+        if spans is not None:  # each domain's nodes side by side
+            if len(spans) == len(usable):  # a node per domain: the sums are the nodes'
+                return list(usable)
             return [sum(usable[a:b]) for a, b in spans]
         out = [0] * len(self.domain_nodes)
         for i, d in enumerate(self.domain_of):  # one pass over the nodes: domains are small
