@@ -205,6 +205,15 @@ class _Cycle(LineSteps):
                 else:
                     heapreplace(heap, (after[0], order, after[1], stream))
 
+    def _kept_for_one_of(self, group: Group, state: TypeState) -> bool:
+        """Are GPUs kept for one of the group's jobs (R6)? Such a job may reclaim where its
+        project's other jobs of its shape could not."""
+        where, key = self.queue.where, (group.project, state.pool.nodes[0].gpu_type)
+        return any(
+            (held := where.get(job)) is not None and held[0] == key
+            for job in state.reclaimer.earmarked
+        )
+
     def _groups(self, phase: int) -> Iterable[tuple[GroupKey, Group]]:
         """The groups that may have jobs to walk in a phase: with quotas, in the first only
         those with room left within nominal quota (`room`), in the second none at all
@@ -324,6 +333,8 @@ class _Cycle(LineSteps):
         if not reclaims:
             return closed, refused_late
         reclaimer = state.reclaimer
+        if self._kept_for_one_of(group, state):
+            return NO_GANG, NO_GANG  # the reclaimer's failures do not hold for that job (R6)
         refused = max(
             (reclaimer.refuses_from(group.project, shape, True, NOTHING) for shape in shapes),
             default=NO_GANG,

@@ -113,9 +113,14 @@ class Reclaimer:
         released, and the victims' (each node limited by `cap` when given)."""
         shape = (job.gpus_per_node or 0, job.one_domain, cap is not None, exclude)
         key, wide = (job.project, *shape), (self.quota.cohort(job.project) or "", *shape)
-        if job.gpus >= min(self.failed.get(key, 1 << 30), self.failed_in.get(wide, 1 << 30)):
+        own = job.id in self.earmarked
+        # a job with GPUs kept for it (R6) may find room where others of its shape did not:
+        # it never reads their failures (its own failure still holds for them)
+        if not own and job.gpus >= min(
+            self.failed.get(key, 1 << 30), self.failed_in.get(wide, 1 << 30)
+        ):
             return None
-        if cap is not None and job.id not in self.earmarked:
+        if cap is not None and not own:
             # A capped search never finds more GPUs per node than an uncapped one (`_usable`),
             # and a job with no GPUs kept for it (R6) has no more than any job that asked
             # uncapped: their failures hold for it too. Not remembered under `key`, which

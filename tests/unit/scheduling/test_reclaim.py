@@ -3,11 +3,12 @@ important, most recently started borrowed jobs of its cohort, and never more tha
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import pytest
 
-from kizuna.kernel.ids import JobId
+from kizuna.kernel.ids import CohortId, JobId
 from kizuna.kernel.units import Instant
 from kizuna.scheduling import (
     CycleResult,
@@ -183,3 +184,30 @@ def test_waits_on_a_stopping_victim_instead_of_preempting_more() -> None:
     assert got.code is ReasonCode.RECLAIMING
     assert got.earliest_start == stop
     assert "preempted jobs to give back 8 H100" in got.message
+
+
+def test_gpus_kept_for_a_job_are_its_own_though_its_project_failed_to_reclaim() -> None:
+    """R6: the 6 GPUs of r0, preempted for j2, are kept for j2. Jobs of j2's project and
+    shape ahead of it fail to reclaim, which must not refuse j2 by the reclaimer's memo of
+    failures: it has GPUs they do not (found by the property tests, fixed 2026-11-27)."""
+    now = 1_000_000.0
+    tenants = [*cohort(("p0", 4), ("p1", 4), ("p2", 4)), *cohort(("p3", 8))]
+    tenants = [dataclasses.replace(p, cohort=CohortId("c0")) for p in tenants]
+    kept = running(
+        job("r0", gpus=6, project="p1", submit=0.0), 998_200.0, {"h100-0000": range(6)}, now
+    )
+    active = [
+        dataclasses.replace(kept, stopping_for=JobId("j2")),
+        running(job("r1", gpus=1, project="p0"), 998_200.0, {"h100-0000": [6]}),
+    ]
+    pending = [
+        job("j21", gpus=8, project="p3", walltime=1800.0, submit=995_200.0),
+        job("j17", gpus=2, project="p0", walltime=1800.0, submit=997_600.0),
+        job("j20", gpus=2, project="p0", walltime=1800.0, submit=now, one_domain=True),
+        *(
+            job(f"j{n}", gpus=1, project="p0", walltime=1800.0, submit=now)
+            for n in (*range(17), 18, 19, 22, 23)
+        ),
+    ]
+    result = cycle(tenants, active, pending, now=now)
+    assert result.reasons["j2"].code is ReasonCode.RECLAIMING
