@@ -150,8 +150,7 @@ def _instants(
     first = out[0][0]
     for at in opens:
         if at > first:
-            done = bisect_right(releases, (at, 1 << 62, 0, ""))
-            out.append((at, done))
+            out.append((at, _done_by(releases, at)))
     return sorted(out)
 
 
@@ -163,7 +162,12 @@ def _cut_points(releases: Sequence[Release]) -> list[int]:
 
 def free_at(pool: Pool, releases: Sequence[Release], at: Instant) -> list[int]:
     """GPUs per node free at `at` if running jobs end at their bounds (`releases` sorted)."""
-    return _usable_at(pool, releases, bisect_right(releases, (at, 1 << 62, 0, "")))
+    return _usable_at(pool, releases, _done_by(releases, at))
+
+
+def _done_by(releases: Sequence[Release], at: float) -> int:
+    """How many releases (sorted) are done by `at`: a cut, as they go by instant."""
+    return bisect_right(releases, (at, 1 << 62, 0, ""))
 
 
 def _usable_at(pool: Pool, releases: Sequence[Release], count: int) -> list[int]:
@@ -216,22 +220,16 @@ def _first_count(
     reached = bisect_left(freed, short)
     if reached == len(freed):
         return None
-    done, last, at = reached + 1, len(releases), releases[reached][0]
-    while done < last and releases[done][0] == at:  # the rest of that instant's releases
-        done += 1
-    return done
+    return _done_by(releases, releases[reached][0])  # with the rest of that instant's
 
 
 def _cuts_from(releases: Sequence[Release], first: int) -> Iterator[int]:
     """The cuts from `first` on, worked out as they are asked for (the first one usually
     places the gang): `first`, then each count of releases at which the instant changes."""
     yield first
-    done, last = first, len(releases)
-    while done < last:
-        at = releases[done][0]
-        done += 1
-        while done < last and releases[done][0] == at:
-            done += 1
+    done = first
+    while done < len(releases):
+        done = _done_by(releases, releases[done][0])
         yield done
 
 

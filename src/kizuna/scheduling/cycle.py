@@ -205,15 +205,6 @@ class _Cycle(LineSteps):
                 else:
                     heapreplace(heap, (after[0], order, after[1], stream))
 
-    def _kept_for_one_of(self, group: Group, state: TypeState) -> bool:
-        """Are GPUs kept for one of the group's jobs (R6)? Such a job may reclaim where its
-        project's other jobs of its shape could not."""
-        where, key = self.queue.where, (group.project, state.pool.nodes[0].gpu_type)
-        return any(
-            (held := where.get(job)) is not None and held[0] == key
-            for job in state.reclaimer.earmarked
-        )
-
     def _groups(self, phase: int) -> Iterable[tuple[GroupKey, Group]]:
         """The groups that may have jobs to walk in a phase: with quotas, in the first only
         those with room left within nominal quota (`room`), in the second none at all
@@ -232,7 +223,7 @@ class _Cycle(LineSteps):
         """The group's jobs of this phase that its quota and budget may still let through,
         and that could still act in their turn (`_acts_below`, ADR 0024), in queue order;
         it stops as soon as the books refuse even its smallest job, or none of its jobs
-        could act. The group's two tiers are merged by key here, as `Group.entries` gives
+        could act. The group's two tiers are merged by key here, as the queue's `Order` merges
         them, and each tier's jobs outside the bounds as they stand are passed over before
         their keys are made (the bounds only tighten; a tier's next job, found before the
         other tier's was taken, meets every check again below)."""
@@ -333,8 +324,6 @@ class _Cycle(LineSteps):
         if not reclaims:
             return closed, refused_late
         reclaimer = state.reclaimer
-        if self._kept_for_one_of(group, state):
-            return NO_GANG, NO_GANG  # the reclaimer's failures do not hold for that job (R6)
         refused = max(
             (reclaimer.refuses_from(group.project, shape, True, NOTHING) for shape in shapes),
             default=NO_GANG,

@@ -106,10 +106,6 @@ class Group:
             self.tiers = (entries, self.tiers[1]) if tier == 0 else (self.tiers[0], entries)
         return entries
 
-    def entries(self, levels: Levels) -> Iterator[Entry]:
-        """The group's jobs in queue order, with their keys under `levels`."""
-        return _entries(self.project, self.tiers, levels)
-
 
 def _entries(
     project: ProjectId, tiers: tuple[list[Entry], list[Entry]], levels: Levels
@@ -219,6 +215,11 @@ class Queue:
     def __contains__(self, job: object) -> bool:
         """Is a job of this id pending?"""
         return job in self.where
+
+    def project_of(self, job: JobId) -> ProjectId | None:
+        """The project of a pending job; None if no job of this id is pending."""
+        held = self.where.get(job)
+        return held[0][0] if held is not None else None
 
     @property
     def members(self) -> set[int]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Container, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -15,6 +15,7 @@ from kizuna.scheduling.capacity import Pool, View
 from kizuna.scheduling.decisions import Reason
 from kizuna.scheduling.model import Reservation
 from kizuna.scheduling.occupancy import TypeOccupancy
+from kizuna.scheduling.queue import Queue
 from kizuna.scheduling.quota import QuotaBook, QuotaUsage
 from kizuna.scheduling.reclaim import Reclaimer
 
@@ -90,7 +91,7 @@ def type_state(
     held: TypeOccupancy,
     reservations: Iterable[Reservation],
     quota: QuotaBook,
-    pending: Container[JobId],
+    pending: Queue,
     now: Instant,
 ) -> TypeState:
     """A cycle's own copy of what running jobs hold of one GPU type. GPUs of stopping jobs
@@ -114,8 +115,9 @@ def type_state(
                     mine[i] = mine.get(i, 0) + len(indices)
             until[i] = Instant(max(until[i], r.end_bound))
     kept = defaultdict(int, held.kept)
+    kept_for = {p for p in map(pending.project_of, earmarked) if p is not None}
     reclaimer = Reclaimer(
-        pool, quota, held.of_project, held.movable_gpus, releasing, kept, now, earmarked
+        pool, quota, held.of_project, held.movable_gpus, releasing, kept, now, earmarked, kept_for
     )
     return TypeState(
         pool,
