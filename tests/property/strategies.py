@@ -176,6 +176,26 @@ LINE = Profile(
 )
 """A long line of jobs of few shapes behind a blocked head: many wait alike, late for its
 promised start or refused by the reclaimer, and are passed over (`_Cycle._acts_below`)."""
+SHAPES = replace(
+    LINE,
+    node_counts=st.integers(2, 4),
+    nodes=_table((8, 4, 8), (0, 1, None), (NodeState.UP,)),
+    shapes=st.sampled_from(
+        (
+            (1, None, False),
+            (2, None, True),
+            (2, None, False),
+            (3, None, True),
+            (4, None, True),
+            (4, None, False),
+            (4, 2, False),
+            (8, 4, False),
+        )
+    ),
+)
+"""A long line whose projects ask gangs of several shapes at once, of sizes alike: where one
+shape is refused (by the `late` view or the reclaimer) another of the same size may still
+start or reclaim, so the bounds of `_Cycle._acts_below` must be kept per shape."""
 PROFILES = st.sampled_from((MIXED, BUSY))
 
 

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from strategies import BUSY, LINE, Case, cases
+from strategies import BUSY, LINE, SHAPES, Case, cases
 
 from kizuna.kernel.errors import InconsistentSnapshot
 from kizuna.kernel.ids import JobId
@@ -111,8 +111,19 @@ def test_passing_over_a_long_line_changes_nothing(case: Case) -> None:
     same(fast, plain)
 
 
+@settings(max_examples=500, deadline=None)
+@given(cases(profiles=st.just(SHAPES)))
+def test_passing_over_gangs_of_several_shapes_changes_nothing(case: Case) -> None:
+    """A group's jobs are passed over by the bounds of their own shape: a refused reclaim
+    or `late` placement of one shape says nothing of another shape of the same size."""
+    fast = run_cycle(case.snapshot, case.policy, case.now)
+    with plain_walk():
+        plain = run_cycle(case.snapshot, case.policy, case.now)
+    same(fast, plain)
+
+
 @settings(max_examples=300, deadline=None)
-@given(cases(profiles=st.sampled_from((LINE, BUSY))))
+@given(cases(profiles=st.sampled_from((LINE, BUSY, SHAPES))))
 def test_remembered_reclaim_failures_change_nothing(case: Case) -> None:
     """A reclaim refused at once because a smaller gang of its shape failed (or failed
     uncapped) gets the answer a search would give."""

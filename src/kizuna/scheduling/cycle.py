@@ -76,6 +76,8 @@ def cycle_on(occupancy: Occupancy, queue: Queue, policy: Policy, now: Instant) -
     )
 
 
+Shape = tuple[int, bool]
+"""A gang's shape: (GPUs per node or 0, one domain)."""
 Position = tuple[int, SortKey]
 """Where a job stands in the walk of a cycle: its phase (Q5), then its key in the queue."""
 
@@ -219,14 +221,18 @@ class _Cycle(LineSteps):
             return [(gk, groups[gk]) for gk in self.room if gk in groups]
         return groups.items() if self.quota.lends() else ()
 
-    def _stream(self, gk: GroupKey, group: Group, phase: int) -> Iterator[Entry]:
+    def _stream(  # noqa: PLR0915 (one generator keeps its bounds in locals: the replay's hottest loop)
+        self, gk: GroupKey, group: Group, phase: int
+    ) -> Iterator[Entry]:
         """The group's jobs of this phase that its quota and budget may still let through,
         and that could still act in their turn (`_acts_below`, ADR 0024), in queue order;
         it stops as soon as the books refuse even its smallest job, or none of its jobs
         could act. The group's two tiers are merged by key here, as the queue's `Order` merges
         them, and each tier's jobs outside the bounds as they stand are passed over before
         their keys are made (the bounds only tighten; a tier's next job, found before the
-        other tier's was taken, meets every check again below)."""
+        other tier's was taken, meets every check again below). Where the group's shapes have
+        bounds of their own, each job meets its shape's; a job with GPUs kept for it (R6)
+        meets only the books' in the first phase: the reclaimer's failures are not its."""
         room = self.room.get(gk, 0) if self.policy.quotas else 1 << 30
         quota, budget = self.quota, self.budget
         seen_quota = seen_budget = -1
@@ -239,17 +245,28 @@ class _Cycle(LineSteps):
         late_gpus, late_start = NO_GANG, 0.0
         now = self.now
         books, acts, seen_acts = high, NO_GANG, (-1, -1, -1)
+        # jobs with GPUs kept for them (R6) may reclaim what the reclaimer refuses the rest
+        exempt = state.kept_for.get(group.project) if state is not None and first else None
+        shaped: dict[Shape, tuple[int, int]] | None = None
+        """`_acts_below` per shape, while the group's shapes have bounds of their own."""
         young, old = group.tiers
         level0, level1 = (self.queue.levels.level(group.project, tier) for tier in (0, 1))
         at0 = at1 = 0
         head0: Entry | None = None
         head1: Entry | None = None
         while True:
-            bounds = (low, high, late_gpus, late_start, now)
-            if head0 is None and at0 < len(young):
-                at0, head0 = _next_within(young, at0, level0, bounds)
-            if head1 is None and at1 < len(old):
-                at1, head1 = _next_within(old, at1, level1, bounds)
+            if exempt is None and shaped is None:
+                bounds = (low, high, late_gpus, late_start, now)
+                if head0 is None and at0 < len(young):
+                    at0, head0 = _next_within(young, at0, level0, bounds)
+                if head1 is None and at1 < len(old):
+                    at1, head1 = _next_within(old, at1, level1, bounds)
+            else:  # bounds of each job's own: its shape's, or only the books' (exempt)
+                each = (low, books, acts, late_gpus, late_start, now, shaped, exempt)
+                if head0 is None and at0 < len(young):
+                    at0, head0 = _next_within_each(young, at0, level0, each)
+                if head1 is None and at1 < len(old):
+                    at1, head1 = _next_within_each(old, at1, level1, each)
             if head0 is None:
                 if head1 is None:
                     return
@@ -270,8 +287,8 @@ class _Cycle(LineSteps):
                 )
                 if at != seen_acts:
                     seen_acts = at
-                    acts, late_gpus = self._acts_below(group, state, first)
-                    if acts <= least_gpus:
+                    acts, late_gpus, shaped = self._acts_below(group, state, first)
+                    if acts <= least_gpus and exempt is None:
                         return  # its type is closed to every job of the group that could act
                     high = min(books, acts - 1)
                     if state.shadow is not None:
@@ -283,52 +300,62 @@ class _Cycle(LineSteps):
                     return
                 books = min(most, room) if first else most
                 high = min(books, acts - 1)
+            a, late_from = (
+                (acts, late_gpus)
+                if shaped is None
+                else shaped[(j.gpus_per_node or 0, j.one_domain)]
+            )
             if (
                 j.gpus <= most
-                and j.gpus < acts
-                and (j.gpus < late_gpus or now + j.walltime <= late_start)
                 and j.gpus * j.walltime <= work
+                and (
+                    (j.gpus < a and (j.gpus < late_from or now + j.walltime <= late_start))
+                    or (exempt is not None and j.id in exempt)
+                )
             ):
                 yield entry
 
-    def _acts_below(self, group: Group, state: TypeState, first: bool) -> tuple[int, int]:
-        """The smallest gang of the group that can no longer act this cycle, and the same for
-        its jobs that would still run at the promised start of the type's head ("late").
+    def _acts_below(
+        self, group: Group, state: TypeState, first: bool
+    ) -> tuple[int, int, dict[Shape, tuple[int, int]] | None]:
+        """The smallest gang of the group that can no longer act this cycle, and the same
+        for its jobs that would still run at the promised start of the type's head
+        ("late"): the largest over the shapes the group asks, and, where they differ by
+        shape, both per shape.
 
         Once the head holds the line, jobs of `closed_above` GPUs or more cannot start, so
         `run` passes them over, unless they are within their nominal quota and may reclaim
         (only in the first phase, Q5). A late job is placed on the `late` view, which never
         offers more than `now`: one of a size that view already refused for its shape
         cannot start either. Jobs that may reclaim wait all the same when the reclaimer
-        already refuses their size at once, for every shape the group asks (a capped
-        search: the head holds the line). All of these would only wait, with the reason
-        `explain` gives (`_waits_its_turn`). Reservations exclude nodes by a job's
-        walltime: with them, only the closed size counts. Every bound only shrinks in a
-        cycle: closed sizes, the views' and the reclaimer's memos (ADR 0024)."""
-        closed = state.closed_above
+        already refuses their size and shape at once (a capped search: the head holds the
+        line), unless GPUs are kept for them (R6: `_stream` lets those through). All of
+        these would only wait, with the reason `explain` gives (`_waits_its_turn`).
+        Reservations exclude nodes by a job's walltime: with them, only the closed size
+        counts. Every bound only shrinks in a cycle: closed sizes, the views' and the
+        reclaimer's memos (ADR 0024)."""
+        closed, shapes = state.closed_above, group.shapes
         if state.shadow is None:
-            return NO_GANG, NO_GANG
+            return NO_GANG, NO_GANG, None
         reclaims = first and self.policy.quotas and self.policy.backfill
         if state.reservations:
             bound = NO_GANG if reclaims else closed
-            return bound, bound
-        shapes = group.shapes
+            return bound, bound, None
         late = state.pool.late
-        refused_late = closed
-        if late is not None and self.policy.backfill:
-            failed = late.failed
-            refused_late = max(
-                (min(closed, failed.get((*shape, NOTHING), NO_GANG)) for shape in shapes),
-                default=NO_GANG,
-            )
-        if not reclaims:
-            return closed, refused_late
-        reclaimer = state.reclaimer
-        refused = max(
-            (reclaimer.refuses_from(group.project, shape, True, NOTHING) for shape in shapes),
-            default=NO_GANG,
-        )
-        return max(closed, refused), max(refused_late, refused)
+        failed = late.failed if late is not None and self.policy.backfill else {}
+        reclaimer, project = state.reclaimer, group.project
+        out: dict[Shape, tuple[int, int]] = {}
+        for shape in shapes:
+            refused_late = min(closed, failed.get((*shape, NOTHING), NO_GANG))
+            if reclaims:
+                refused = reclaimer.refuses_from(project, shape, True, NOTHING)
+                out[shape] = (max(closed, refused), max(refused_late, refused))
+            else:
+                out[shape] = (closed, refused_late)
+        if len(set(out.values())) == 1:
+            acts, late_gpus = next(iter(out.values()))
+            return acts, late_gpus, None
+        return max(a for a, _ in out.values()), max(g for _, g in out.values()), out
 
     def _allowed(self, gk: GroupKey, group: Group) -> tuple[int, float]:
         """The largest gang and the most GPU-seconds a new job of the group may ask now
@@ -614,6 +641,35 @@ def _next_within(
         g = j.gpus
         if low < g <= high and (g < late_gpus or now + j.walltime <= late_start):
             # concatenated, not unpacked: twice as fast, and this runs for every job walked
+            key = (r[0] - level,) + r[1:] if level else r  # type: ignore[operator]  # noqa: RUF005
+            return at, (key, j)
+    return at, None
+
+
+def _next_within_each(
+    entries: list[Entry],
+    at: int,
+    level: int,
+    each: tuple[
+        int, int, int, int, float, float, dict[Shape, tuple[int, int]] | None, set[JobId] | None
+    ],
+) -> tuple[int, Entry | None]:
+    """`_next_within` where the bounds differ by shape, or where some jobs need only fit the
+    books: `each` is (low, books, acts, late GPUs, late start, now, the acts and late GPUs
+    per shape or None, the jobs with GPUs kept for them or None)."""
+    low, books, acts, late_gpus, late_start, now, shaped, exempt = each
+    count = len(entries)
+    while at < count:
+        r, j = entries[at]
+        at += 1
+        g = j.gpus
+        if not low < g <= books:
+            continue
+        if shaped is not None:
+            acts, late_gpus = shaped[(j.gpus_per_node or 0, j.one_domain)]
+        if (g < acts and (g < late_gpus or now + j.walltime <= late_start)) or (
+            exempt is not None and j.id in exempt
+        ):
             key = (r[0] - level,) + r[1:] if level else r  # type: ignore[operator]  # noqa: RUF005
             return at, (key, j)
     return at, None

@@ -92,9 +92,6 @@ class Reclaimer:
     now: Instant
     earmarked: dict[JobId, dict[int, int]] = field(default_factory=dict)
     """Per waiting job, GPUs per node of the jobs preempted for it (R6)."""
-    kept_for: set[ProjectId] = field(default_factory=set)
-    """The projects of the jobs in `earmarked`: for them, the failures of their other jobs
-    refuse nothing (such a job has GPUs they do not)."""
     chosen: set[str] = field(default_factory=set)
     members: dict[CohortId, list[ProjectId]] = field(default_factory=dict)
     """The projects of each cohort that run jobs of this type (computed on first use)."""
@@ -146,12 +143,21 @@ class Reclaimer:
         self, project: ProjectId, shape: tuple[int, bool], capped: bool, exclude: frozenset[int]
     ) -> int:
         """The smallest gang of `project` of this shape ((GPUs per node or 0, one domain))
-        that `plan` refuses without a search, as things stand; 1 << 30 if none."""
-        if project in self.kept_for:
-            return 1 << 30  # one of its jobs has GPUs kept for it (R6): `plan` must search
-        key = (project, *shape, capped, exclude)
-        wide = (self.quota.cohort(project) or "", *shape, capped, exclude)
-        return min(self.failed.get(key, 1 << 30), self.failed_in.get(wide, 1 << 30))
+        that `plan` refuses without a search, as things stand, to a job with no GPUs kept
+        for it (R6: such a job never reads the failures); 1 << 30 if none."""
+        cohort = self.quota.cohort(project) or ""
+        failed, failed_in = self.failed, self.failed_in
+        found = min(
+            failed.get((project, *shape, capped, exclude), 1 << 30),
+            failed_in.get((cohort, *shape, capped, exclude), 1 << 30),
+        )
+        if capped:  # `plan` refuses a capped question where an uncapped one failed
+            found = min(
+                found,
+                failed.get((project, *shape, False, exclude), 1 << 30),
+                failed_in.get((cohort, *shape, False, exclude), 1 << 30),
+            )
+        return found
 
     def _search(self, ask: _Ask) -> Plan | None:
         parts = self._fit_own(ask)

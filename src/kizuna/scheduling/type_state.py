@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import Enum
 
-from kizuna.kernel.ids import GpuType, JobId
+from kizuna.kernel.ids import GpuType, JobId, ProjectId
 from kizuna.kernel.units import Instant
 from kizuna.scheduling.backfill import Promise, Shadow
 from kizuna.scheduling.budget import BudgetUsage
@@ -50,6 +50,9 @@ class TypeState:
     """Per node, when GPUs of already-preempted jobs will have been released."""
     owner_of: dict[JobId, JobId]
     """Stopping jobs whose GPUs are kept for the waiting job they were preempted for."""
+    kept_for: dict[ProjectId, set[JobId]]
+    """Per project, its waiting jobs with GPUs kept for them (R6): the walk never passes
+    them over by the reclaimer's failures, which they do not read (ADR 0024)."""
     never: dict[tuple[int, bool], int] = field(default_factory=dict)
     """Smallest gang per shape that no release of running jobs would ever make room for."""
     stops: dict[JobId, Instant] = field(default_factory=dict)
@@ -115,9 +118,13 @@ def type_state(
                     mine[i] = mine.get(i, 0) + len(indices)
             until[i] = Instant(max(until[i], r.end_bound))
     kept = defaultdict(int, held.kept)
-    kept_for = {p for p in map(pending.project_of, earmarked) if p is not None}
+    kept_for: dict[ProjectId, set[JobId]] = {}
+    for owner in earmarked:
+        project = pending.project_of(owner)
+        if project is not None:
+            kept_for.setdefault(project, set()).add(owner)
     reclaimer = Reclaimer(
-        pool, quota, held.of_project, held.movable_gpus, releasing, kept, now, earmarked, kept_for
+        pool, quota, held.of_project, held.movable_gpus, releasing, kept, now, earmarked
     )
     return TypeState(
         pool,
@@ -126,6 +133,7 @@ def type_state(
         _reservations(pool, reservations, now),
         until,
         owner_of,
+        kept_for,
     )
 
 

@@ -211,3 +211,39 @@ def test_gpus_kept_for_a_job_are_its_own_though_its_project_failed_to_reclaim() 
     ]
     result = cycle(tenants, active, pending, now=now)
     assert result.reasons["j2"].code is ReasonCode.RECLAIMING
+
+
+def test_a_failed_reclaim_of_one_shape_does_not_refuse_another_shape_of_its_size() -> None:
+    """k1 (2 nodes x 2) heads the line and fails to reclaim; k2, of p3 too and of the same
+    size but in one NVLink domain, can reclaim r0's GPUs (p0 borrows once its eight 1-GPU
+    jobs start). The walk passes jobs over by the failures of their own shape only
+    (`_Cycle._acts_below`, ADR 0024)."""
+    now = 1_000_000.0
+    tenants = [
+        project(p, quotas={"H100": (4, None)}, cohort="c0") for p in ("p0", "p1", "p2", "p3")
+    ]
+    big, small = nodes(1, gpus=8), nodes(1, gpus=4, prefix="h100-s")
+    shared = dataclasses.replace(small[0], nvlink_domain=big[0].nvlink_domain)
+    active = [
+        running(
+            job("r0", gpus=2, per_node=1, project="p0", submit=998_140.0),
+            998_200.0,
+            {big[0].id: [0], shared.id: [0]},
+        ),
+        running(
+            job("r1", gpus=2, project="p1", submit=998_140.0),
+            998_200.0,
+            {big[0].id: [1, 2]},
+            stopping_at=now,
+        ),
+    ]
+    pending = [
+        *(job(f"j{n}", gpus=1, project="p0", walltime=1800.0, submit=now) for n in range(8)),
+        job("k1", gpus=4, per_node=2, project="p3", walltime=1800.0, submit=now),
+        job("k2", gpus=4, one_domain=True, project="p3", walltime=1800.0, submit=now),
+    ]
+    snapshot = Snapshot((big[0], shared), tuple(active), tuple(pending), projects(*tenants))
+    result = run_cycle(snapshot, make_policy("fifo"), Instant(now))
+    assert result.reasons[JobId("k1")].code is ReasonCode.RESOURCES
+    assert result.reasons[JobId("k2")].code is ReasonCode.RECLAIMING
+    assert [(p.job, p.for_job) for p in result.preemptions] == [("r0", "k2")]
