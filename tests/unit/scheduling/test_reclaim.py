@@ -16,6 +16,7 @@ from kizuna.scheduling import (
     Project,
     ReasonCode,
     RunningJob,
+    Scheduler,
     Snapshot,
     make_policy,
     run_cycle,
@@ -247,3 +248,44 @@ def test_a_failed_reclaim_of_one_shape_does_not_refuse_another_shape_of_its_size
     assert result.reasons[JobId("k1")].code is ReasonCode.RESOURCES
     assert result.reasons[JobId("k2")].code is ReasonCode.RECLAIMING
     assert [(p.job, p.for_job) for p in result.preemptions] == [("r0", "k2")]
+
+
+def _two_cycles(first: Snapshot, second: Snapshot, now: float, later: float) -> CycleResult:
+    """The second cycle of a `Scheduler` that ran the first, checked against a fresh
+    `run_cycle` on the second snapshot."""
+    policy = make_policy("fifo")
+    scheduler = Scheduler(policy)
+    scheduler.cycle(first, Instant(now))
+    kept = scheduler.cycle(second, Instant(later))
+    fresh = run_cycle(second, policy, Instant(later))
+    assert kept.preemptions == fresh.preemptions
+    assert dict(kept.reasons) == dict(fresh.reasons)
+    return kept
+
+
+def test_a_refusal_kept_across_cycles_ends_when_a_borrower_starts() -> None:
+    """Cycle 1: j (p1, within its nominal 8) finds no borrowed job to reclaim (p2 runs
+    within its quota, p3 is in no cohort). Cycle 2: p3's job ended and a job of p2 took its
+    GPUs, borrowing: j reclaims it, though nothing else changed (rules K1-K3)."""
+    tenants = [*cohort(("p1", 8), ("p2", 8)), project("p3", quotas={"H100": (8, None)})]
+    b = on(1, job("b", project="p2"), 100.0)
+    pending = (job("j", submit=500.0),)
+    first = Snapshot(
+        nodes(2), (on(0, job("a", project="p3"), 200.0), b), pending, projects(*tenants)
+    )
+    second = dataclasses.replace(first, running=(on(0, job("c", project="p2"), 900.0), b))
+    result = _two_cycles(first, second, NOW, NOW + 60.0)
+    assert result.preempted() == {"c"}
+    assert result.reasons[JobId("j")].code is ReasonCode.RECLAIMING
+
+
+def test_a_refusal_kept_across_cycles_ends_when_a_borrower_passes_its_minimum_runtime() -> None:
+    """Cycle 1: p2 borrows 8 GPUs, but both its jobs are within their 10-minute minimum
+    runtime (R3), so j finds no victim. Cycle 2, the same snapshot 10 minutes later: both may
+    be preempted, and j reclaims one."""
+    a = on(0, job("a", project="p2", min_runtime=600.0), NOW - 60.0)
+    b = on(1, job("b", project="p2", min_runtime=600.0), NOW - 120.0)
+    snapshot = Snapshot(nodes(2), (a, b), (job("j", submit=500.0),), projects(*TWO))
+    result = _two_cycles(snapshot, snapshot, NOW, NOW + 600.0)
+    assert result.preempted() == {"a"}
+    assert result.reasons[JobId("j")].code is ReasonCode.RECLAIMING
