@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from kizuna.kernel.errors import InconsistentSnapshot
 from kizuna.kernel.ids import NodeId
-from kizuna.scheduling.model import Allocation, Node, NodeState
+from kizuna.scheduling.model import Allocation, Node, NodeState, Shape
 from kizuna.scheduling.placement import Parts, Topology, place
 
 ShapeKey = tuple[int, bool, frozenset[int]]
@@ -32,7 +32,7 @@ class View:
     """Bumped whenever `failed` learns a smaller size."""
     version: int = 0
     """Bumped on every change, so derived figures can be cached."""
-    holes: dict[tuple[int, bool], tuple[int, int]] = field(default_factory=dict)
+    holes: dict[Shape, tuple[int, int]] = field(default_factory=dict)
 
     free: int = 0
     """Usable GPUs on all nodes together."""

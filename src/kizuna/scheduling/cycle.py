@@ -36,7 +36,7 @@ from kizuna.scheduling.decisions import (
     ShadowReservation,
 )
 from kizuna.scheduling.line import LineSteps
-from kizuna.scheduling.model import Job, RunningJob, Snapshot
+from kizuna.scheduling.model import Job, RunningJob, Shape, Snapshot
 from kizuna.scheduling.occupancy import Occupancy
 from kizuna.scheduling.policies.base import Policy, SortKey
 from kizuna.scheduling.queue import NO_GANG, Entry, Group, GroupKey, Order, Queue
@@ -76,8 +76,6 @@ def cycle_on(occupancy: Occupancy, queue: Queue, policy: Policy, now: Instant) -
     )
 
 
-Shape = tuple[int, bool]
-"""A gang's shape: (GPUs per node or 0, one domain)."""
 Position = tuple[int, SortKey]
 """Where a job stands in the walk of a cycle: its phase (Q5), then its key in the queue."""
 

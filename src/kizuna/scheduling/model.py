@@ -52,6 +52,11 @@ HIGH = PriorityClass(1000, "high")
 PRIORITY_CLASSES: Mapping[str, PriorityClass] = {c.name: c for c in (LOW, NORMAL, HIGH)}
 
 
+Shape = tuple[int, bool]
+"""A gang's shape as a key: (GPUs per node or 0, one NVLink domain). What is remembered per
+shape within a cycle (refused sizes, holes, walk bounds) is kept under it."""
+
+
 @dataclass(frozen=True, slots=True)
 class Job:
     """A gang: `gpus` GPUs of one type that start together or not at all.

@@ -23,7 +23,7 @@ from heapq import heapify, heappop, heappush
 from kizuna.kernel.errors import InconsistentSnapshot
 from kizuna.kernel.ids import GpuType, JobId, ProjectId
 from kizuna.kernel.units import UNLIMITED, Instant
-from kizuna.scheduling.model import Job, Snapshot
+from kizuna.scheduling.model import Job, Shape, Snapshot
 from kizuna.scheduling.policies.base import NEVER, Levels, Policy, SortKey
 
 NO_GANG = 1 << 30
@@ -45,7 +45,7 @@ class Group:
     jobs come and go: gang sizes are few, so counting them is enough; works are many, so a
     heap keeps them, its stale tops dropped when read."""
     _sizes: Counter[int] = field(default_factory=Counter)
-    shapes: Counter[tuple[int, bool]] = field(default_factory=Counter)
+    shapes: Counter[Shape] = field(default_factory=Counter)
     """How many jobs ask each gang shape: (GPUs per node or 0, one domain)."""
     _works: Counter[float] = field(default_factory=Counter)
     _heap: list[float] = field(default_factory=list)

@@ -23,7 +23,7 @@ from operator import add
 from kizuna.kernel.ids import CohortId, GpuType, JobId, ProjectId
 from kizuna.kernel.units import Instant
 from kizuna.scheduling.capacity import Pool
-from kizuna.scheduling.model import Job, RunningJob
+from kizuna.scheduling.model import Job, RunningJob, Shape
 from kizuna.scheduling.occupancy import VictimKey
 from kizuna.scheduling.placement import Parts, place
 from kizuna.scheduling.quota import QuotaBook
@@ -111,25 +111,16 @@ class Reclaimer:
     def plan(self, job: Job, exclude: frozenset[int], cap: Cap | None) -> Plan | None:
         """Victims that let `job` fit on GPUs outside `exclude`: free ones, ones being
         released, and the victims' (each node limited by `cap` when given)."""
-        shape = (job.gpus_per_node or 0, job.one_domain, cap is not None, exclude)
-        key, wide = (job.project, *shape), (self.quota.cohort(job.project) or "", *shape)
-        own = job.id in self.earmarked
+        shape: Shape = (job.gpus_per_node or 0, job.one_domain)
+        capped = cap is not None
         # a job with GPUs kept for it (R6) may find room where others of its shape did not:
         # it never reads their failures (its own failure still holds for them)
-        if not own and job.gpus >= min(
-            self.failed.get(key, 1 << 30), self.failed_in.get(wide, 1 << 30)
+        if job.id not in self.earmarked and job.gpus >= self.refuses_from(
+            job.project, shape, capped, exclude
         ):
             return None
-        if cap is not None and not own:
-            # A capped search never finds more GPUs per node than an uncapped one (`_usable`),
-            # and a job with no GPUs kept for it (R6) has no more than any job that asked
-            # uncapped: their failures hold for it too. Not remembered under `key`, which
-            # a job with GPUs kept for it also reads (ADR 0024).
-            loose, loose_wide = (*key[:3], False, exclude), (*wide[:3], False, exclude)
-            if job.gpus >= min(
-                self.failed.get(loose, 1 << 30), self.failed_in.get(loose_wide, 1 << 30)
-            ):
-                return None
+        key = (job.project, *shape, capped, exclude)
+        wide = (self.quota.cohort(job.project) or "", *shape, capped, exclude)
         ask = _Ask(job, self.pool.now.usable, exclude, cap, self.earmarked.get(job.id, {}))
         plan = self._search(ask)
         if plan is None:
@@ -140,7 +131,7 @@ class Reclaimer:
         return plan
 
     def refuses_from(
-        self, project: ProjectId, shape: tuple[int, bool], capped: bool, exclude: frozenset[int]
+        self, project: ProjectId, shape: Shape, capped: bool, exclude: frozenset[int]
     ) -> int:
         """The smallest gang of `project` of this shape ((GPUs per node or 0, one domain))
         that `plan` refuses without a search, as things stand, to a job with no GPUs kept
@@ -151,7 +142,11 @@ class Reclaimer:
             failed.get((project, *shape, capped, exclude), 1 << 30),
             failed_in.get((cohort, *shape, capped, exclude), 1 << 30),
         )
-        if capped:  # `plan` refuses a capped question where an uncapped one failed
+        if capped:
+            # A capped search never finds more GPUs per node than an uncapped one (`_usable`),
+            # and a job with no GPUs kept for it (R6) has no more than any job that asked
+            # uncapped: their failures hold for it too (a refusal for that reason is not
+            # remembered under the capped key; ADR 0024).
             found = min(
                 found,
                 failed.get((project, *shape, False, exclude), 1 << 30),

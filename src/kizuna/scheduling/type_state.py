@@ -13,7 +13,7 @@ from kizuna.scheduling.backfill import Promise, Shadow
 from kizuna.scheduling.budget import BudgetUsage
 from kizuna.scheduling.capacity import Pool, View
 from kizuna.scheduling.decisions import Reason
-from kizuna.scheduling.model import Reservation
+from kizuna.scheduling.model import Reservation, Shape
 from kizuna.scheduling.occupancy import TypeOccupancy
 from kizuna.scheduling.queue import Queue
 from kizuna.scheduling.quota import QuotaBook, QuotaUsage
@@ -53,7 +53,7 @@ class TypeState:
     kept_for: dict[ProjectId, set[JobId]]
     """Per project, its waiting jobs with GPUs kept for them (R6): the walk never passes
     them over by the reclaimer's failures, which they do not read (ADR 0024)."""
-    never: dict[tuple[int, bool], int] = field(default_factory=dict)
+    never: dict[Shape, int] = field(default_factory=dict)
     """Smallest gang per shape that no release of running jobs would ever make room for."""
     stops: dict[JobId, Instant] = field(default_factory=dict)
     """When this cycle's victims will have stopped (earlier than their walltime)."""
