@@ -16,6 +16,7 @@ unchanged, and the same snapshot always gives the same result.
 
 from __future__ import annotations
 
+import math
 from bisect import insort
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -63,17 +64,14 @@ def run_cycle(snapshot: Snapshot, policy: Policy, now: Instant) -> CycleResult:
 def cycle_on(occupancy: Occupancy, queue: Queue, policy: Policy, now: Instant) -> CycleResult:
     """`run_cycle` on what is already derived from the snapshot: the occupancy of its running
     jobs and its queue (step 1). A `Scheduler` keeps both between cycles."""
+    return walk(occupancy, queue, policy, now).result()
+
+
+def walk(occupancy: Occupancy, queue: Queue, policy: Policy, now: Instant) -> _Cycle:
+    """Steps 2-4 of a cycle, kept for its result and for what it proves (quiet.py)."""
     cycle = _Cycle.build(occupancy, queue, policy, now)
     cycle.run()
-    return CycleResult(
-        admissions=tuple(cycle.admissions),
-        preemptions=tuple(p for _, p in sorted(cycle.preemptions, key=lambda item: item[0])),
-        reasons=LazyReasons(cycle.reasons, cycle.explain),
-        shadows=tuple(
-            ShadowReservation(s.job.id, t, s.start) for t, s in sorted(cycle.shadows.items())
-        ),
-        order=LazyOrder(cycle.effective_order),
-    )
+    return cycle
 
 
 Position = tuple[int, SortKey]
@@ -106,6 +104,8 @@ class _Cycle(LineSteps):
     this cycle's reasons may still be read."""
     seen: set[JobId] = field(default_factory=set)
     """Jobs considered in their turn; the others are explained later."""
+    walked: list[tuple[Position, Job]] = field(default_factory=list)
+    """The jobs of `seen`, where they stood, in the order they were considered."""
     events: dict[JobId, Outcome] = field(default_factory=dict)
     """Jobs admitted or reclaiming: what `explain` books again."""
     reasons: dict[JobId, Reason] = field(default_factory=dict)
@@ -149,6 +149,18 @@ class _Cycle(LineSteps):
     def shadows(self) -> dict[GpuType, Shadow]:
         return {t: s.shadow for t, s in self.types.items() if s.shadow is not None}
 
+    def result(self) -> CycleResult:
+        """What the walk decided; reasons and the order are worked out when first read."""
+        return CycleResult(
+            admissions=tuple(self.admissions),
+            preemptions=tuple(p for _, p in sorted(self.preemptions, key=lambda item: item[0])),
+            reasons=LazyReasons(self.reasons, self.explain),
+            shadows=tuple(
+                ShadowReservation(s.job.id, t, s.start) for t, s in sorted(self.shadows.items())
+            ),
+            order=LazyOrder(self.effective_order),
+        )
+
     # -- the queue, and closed types --------------------------------------------------------
 
     def run(self) -> None:
@@ -157,13 +169,14 @@ class _Cycle(LineSteps):
         refuses (both only tighten during a cycle), and, once the head of their type holds
         the line, those too large to fit that cannot reclaim. `explain` later gives each the
         very reason it would have got in its turn (ADR 0008)."""
-        backfill, quotas, quota, types, seen, events = (
+        backfill, quotas, quota, types, seen, events, walked = (
             self.policy.backfill,
             self.policy.quotas,
             self.quota,
             self.types,
             self.seen,
             self.events,
+            self.walked,
         )
         room_of = self.room
         for phase in (0, 1):  # Q5: within nominal quota first
@@ -192,8 +205,9 @@ class _Cycle(LineSteps):
                     or job.gpus < state.closed_above
                     or (backfill and quota.within_nominal(job))
                 ):
-                    self.position = (phase, key)
+                    self.position = at = (phase, key)
                     seen.add(job.id)
+                    walked.append((at, job))
                     outcome = self.consider(job)
                     if outcome is Outcome.ADMITTED or outcome is Outcome.RECLAIMING:
                         events[job.id] = outcome
@@ -371,6 +385,57 @@ class _Cycle(LineSteps):
             found = most, (UNLIMITED if left is None else left)
         self.allowed_at[gk] = (books, found)
         return found
+
+    # -- what a walk that decided nothing proves about the next (ADR 0026) ---------------
+
+    def passes_over(self, job: Job, now: Instant) -> bool:
+        """Would this walk pass `job` over without considering it, had it been pending (in
+        the queue as the queue is now, under this walk's levels) and the clock at `now`?
+        Asked only of a walk that decided nothing, with budgets off (quiet.py): its books
+        are as they started and its bounds are final, and a job passed over only waits.
+        True when its quota refuses it, wherever it stands; or when it stands after its
+        type's head and `run` or `_stream` would pass it over by the bounds as they ended."""
+        state = self.types.get(job.gpu_type)
+        gk = (job.project, job.gpu_type)
+        group = self.queue.groups.get(gk)
+        held = self.queue.where.get(job.id)
+        if state is None or group is None or held is None or self.policy.budgets:
+            return False
+        quotas = self.policy.quotas
+        first = not quotas or job.gpus <= self.room.get(gk, 0)
+        if quotas and job.gpus > self.quota.allowed(*gk):
+            return True
+        shadow, head_at = state.shadow, state.head_at
+        if shadow is None or head_at is None or state.reservations:
+            return False
+        _, tier, rank = held
+        if (0 if first else 1, self.queue.levels.key(job.project, tier, rank)) <= head_at:
+            return False  # it would come before the head: it could start, or hold the line
+        if job.gpus >= state.closed_above and not (
+            self.policy.backfill and self.quota.within_nominal(job)
+        ):
+            return True
+        if first and job.id in state.kept_for.get(job.project, ()):
+            return False
+        acts, late_gpus, shaped = self._acts_below(group, state, first)
+        if shaped is not None:
+            acts, late_gpus = shaped[(job.gpus_per_node or 0, job.one_domain)]
+        return not (
+            job.gpus < acts and (job.gpus < late_gpus or now + job.walltime <= shadow.start)
+        )
+
+    def in_time_until(self) -> float:
+        """The last instant at which every job this walk considered after the head of its
+        type would still be in time for the head's promised start if it did not start then
+        (`late` in `_consider`) as it was: later, one of them would be late."""
+        until = math.inf
+        for at, job in self.walked:
+            state = self.types.get(job.gpu_type)
+            if state is None or state.shadow is None or state.head_at is None:
+                continue
+            if at > state.head_at and self.now + job.walltime <= state.shadow.start:
+                until = min(until, state.shadow.start - job.walltime)
+        return until
 
     def effective_order(self) -> list[Job]:
         """The queue as the cycle walks it: jobs within nominal quota first (Q5)."""
@@ -623,6 +688,10 @@ class _Cycle(LineSteps):
             )
         )
         state.stops[victim.job.id] = Instant(self.now + victim.job.grace)
+
+
+Walk = _Cycle
+"""A cycle walked: its decisions, and what `explain` and quiet.py read of it."""
 
 
 def _next_within(

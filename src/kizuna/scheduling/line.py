@@ -17,7 +17,7 @@ from kizuna.scheduling.backfill import Promise, Release, Shadow, find_shadow
 from kizuna.scheduling.budget import BudgetBook
 from kizuna.scheduling.decisions import Reason
 from kizuna.scheduling.model import Job, RunningJob, Snapshot
-from kizuna.scheduling.policies.base import Policy
+from kizuna.scheduling.policies.base import Policy, SortKey
 from kizuna.scheduling.quota import QuotaBook
 from kizuna.scheduling.type_state import BACKFILL, NOTHING, RESERVED, Outcome, TypeState
 from kizuna.scheduling.validation import ClusterShape, validate_job
@@ -35,6 +35,7 @@ class LineSteps:
     reasons: dict[JobId, Reason]
     holding: Mapping[tuple[ProjectId, GpuType], list[RunningJob]]
     _admitted_jobs: list[Job]
+    position: tuple[int, SortKey]
 
     def _wait(self, job: Job, reason: Reason) -> Outcome:  # step 5
         self.reasons[job.id] = reason
@@ -96,7 +97,7 @@ class LineSteps:
         """Step 4: the promise to the highest blocked job, in GPUs (the slack of each node),
         and in the quota and budget it will need until and at its promised start (ADR 0006,
         rule B2)."""
-        state.shadow = shadow
+        state.shadow, state.head_at = shadow, self.position
         state.pool.reserve_late(list(shadow.slack))
         head, t = shadow.job, shadow.job.gpu_type
         rooms: tuple[CohortId | None, float, float, float, float]

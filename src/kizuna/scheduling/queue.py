@@ -228,13 +228,15 @@ class Queue:
             self._members = {id(j) for j in self.pending}
         return self._members
 
-    def advance(self, policy: Policy, snapshot: Snapshot, now: Instant) -> None:
-        """This cycle's levels; jobs whose tier changed since move to their new tier."""
+    def advance(self, policy: Policy, snapshot: Snapshot, now: Instant) -> bool:
+        """This cycle's levels; jobs whose tier changed since move to their new tier. True
+        when some did."""
         ordering = policy.ordering
         self.levels = levels = ordering.levels(snapshot, now)
         if levels.flat:
-            return
+            return False
         rank = None
+        moved_any = False
         for gk, group in self.groups.items():
             expiring = group.expiring
             while expiring and expiring[0][0] <= now:
@@ -249,6 +251,8 @@ class Queue:
                 moved = rank(job, 1)
                 insort(group.tier(1, self._lent), (moved, job), key=_first)
                 self.where[job_id] = (gk, 1, moved)
+                moved_any = True
+        return moved_any
 
     def update(self, policy: Policy, snapshot: Snapshot, now: Instant) -> bool:
         """Bring the queue to `snapshot.pending` by its differences, found by comparing the

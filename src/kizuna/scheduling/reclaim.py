@@ -107,6 +107,9 @@ class Reclaimer:
     of the cohort can do better."""
     failures: int = 0
     """Bumped whenever `failed` or `failed_in` learns a smaller size."""
+    eligible_at: float = float("inf")
+    """The first instant a borrower this cycle left out for its minimum runtime (R3) may be
+    preempted: until then every answer of this reclaimer holds (ADR 0026)."""
 
     def plan(self, job: Job, exclude: frozenset[int], cap: Cap | None) -> Plan | None:
         """Victims that let `job` fit on GPUs outside `exclude`: free ones, ones being
@@ -255,6 +258,7 @@ class Reclaimer:
                 if victim.id in chosen or not victim.preemptible:
                     continue  # R2, R3
                 if now - entry[1].start < victim.min_runtime:
+                    self.eligible_at = min(self.eligible_at, entry[1].start + victim.min_runtime)
                     continue  # R3
                 in_use -= victim.gpus
                 out.append(entry)

@@ -15,6 +15,7 @@ from kizuna.scheduling.capacity import Pool, View
 from kizuna.scheduling.decisions import Reason
 from kizuna.scheduling.model import Reservation, Shape
 from kizuna.scheduling.occupancy import TypeOccupancy
+from kizuna.scheduling.policies.base import SortKey
 from kizuna.scheduling.queue import Queue
 from kizuna.scheduling.quota import QuotaBook, QuotaUsage
 from kizuna.scheduling.reclaim import Reclaimer
@@ -58,6 +59,8 @@ class TypeState:
     stops: dict[JobId, Instant] = field(default_factory=dict)
     """When this cycle's victims will have stopped (earlier than their walltime)."""
     shadow: Shadow | None = None
+    head_at: tuple[int, SortKey] | None = None
+    """Where the head that holds the line stood in the walk: (phase, key)."""
     promise: Promise = field(default_factory=Promise.none)
     """What the shadow job needs kept for its promised start besides GPUs."""
     closed_above: int = 1 << 30

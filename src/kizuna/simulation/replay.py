@@ -120,6 +120,9 @@ class ReplayResult:
     timeline: Timeline
     refused: int = 0
     """Jobs of the trace no cluster state could run (never replayed)."""
+    walked: int = 0
+    """Cycles the scheduler walked; the others it answered from the walk of a cycle that
+    decided nothing (ADR 0026)."""
 
 
 def replay(
@@ -275,6 +278,7 @@ class _Replay:
             self.cycles,
             self.timeline,
             len(self.workload.refused),
+            self.scheduler.walks,
         )
 
     # -- E1: fair-share usage ---------------------------------------------------------------
