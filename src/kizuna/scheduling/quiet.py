@@ -1,8 +1,9 @@
 """A cycle that decided nothing, and what it proves about the next ones (ADR 0026).
 
 Between two events, most often one job arrives and nothing else happens. A `Scheduler` keeps
-the walk of its last cycle when that cycle decided nothing (no admission, no preemption); the
-next cycle decides nothing either, and is not walked, when:
+the walk of its last cycle when that cycle decided nothing (no admission, no preemption, and
+no GPUs being released claimed for a reclaiming job, which books quota for it); the next
+cycle decides nothing either, and is not walked, when:
  N1 only jobs arrived since (and the clock moved on): the running jobs, the nodes and the
     projects are the very ones the walk saw, so are the books; no job left the queue, none
     moved tier and the levels are the same, so the old jobs stand in the same order; there
