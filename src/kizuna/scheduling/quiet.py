@@ -30,6 +30,7 @@ import copy
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cache
 
 from kizuna.kernel.ids import JobId
 from kizuna.kernel.units import Instant
@@ -49,25 +50,23 @@ class Quiet:
     walk: Walk
     shadows: tuple[ShadowReservation, ...]
     """The walk's shadows: those of every cycle the proof answers."""
-    queue: Queue
     levels: Levels
-    _before: float | None = None
-    """N2: the proof holds while the clock is before this instant..."""
-    _by: float = math.inf
-    """...and not after this one."""
+    """The walk's levels (the queue's move on with it)."""
+    _bounds: tuple[float, float] | None = None
+    """N2: the proof holds while the clock is before the first and not after the second."""
 
     @classmethod
     def after(cls, walk: Walk, result: CycleResult) -> Quiet | None:
         """What a cycle that decided nothing proves; None for any other cycle (N1)."""
-        if walk.events or result.preemptions:
-            return None  # it admitted, preempted, or claimed GPUs being released (R4)
+        if walk.events:
+            return None  # it admitted, reclaimed (with victims or GPUs being released)
         if walk.policy.budgets or walk.snapshot.reservations:
             return None
         # a copy without the queue's order (the result keeps the walk's): holding it would
         # make the queue copy its lists before each change, for reasons no one may read
         kept = copy.copy(walk)
         kept.order = None
-        return cls(kept, result.shadows, walk.queue, walk.queue.levels)
+        return cls(kept, result.shadows, walk.queue.levels)
 
     def holds(
         self,
@@ -82,7 +81,7 @@ class Quiet:
         that arrived since the walk's cycle, or None if anything else changed; `queue` and
         `moved`: the queue brought up to date, and whether any of its jobs changed tier."""
         walk, seen = self.walk, self.walk.snapshot
-        if arrived is None or moved or queue is not self.queue or snapshot.reservations:
+        if arrived is None or moved or queue is not walk.queue or snapshot.reservations:
             return False  # N1
         if snapshot.nodes is not seen.nodes or snapshot.projects is not seen.projects:
             return False  # N1
@@ -91,7 +90,8 @@ class Quiet:
             levels.levels != self.levels.levels or levels.base != self.levels.base
         ):
             return False  # N1
-        if not (walk.now <= now < self._until() and now <= self._by):
+        before, by = self._instants()
+        if not (walk.now <= now < before and now <= by):
             return False  # N2
         if arrived:
             kept = {r.stopping_for for t in occupancy.types.values() for r in t.stoppers.values()}
@@ -101,27 +101,23 @@ class Quiet:
                 return False  # N3
         return True
 
-    def _until(self) -> float:
-        if self._before is None:
+    def _instants(self) -> tuple[float, float]:
+        """N2's two instants, worked out on first use."""
+        if self._bounds is None:
             walk = self.walk
             before = math.inf
             for state in walk.types.values():
                 before = min(before, state.reclaimer.eligible_at)
                 if state.shadow is not None:
                     before = min(before, state.shadow.start)
-            self._before, self._by = before, walk.in_time_until()
-        return self._before
+            self._bounds = (before, walk.in_time_until())
+        return self._bounds
 
     def again(self, later: Callable[[], Walk]) -> CycleResult:
         """The result of a cycle `holds` answered: no decisions, the walk's shadows, and
         reasons and order from `later`, a walk of that cycle made when they are first read."""
         reasons: dict[JobId, Reason] = {}
-        made: list[Walk] = []
-
-        def full() -> Walk:
-            if not made:
-                made.append(later())
-            return made[0]
+        full = cache(later)
 
         def fill() -> None:
             walked = full()

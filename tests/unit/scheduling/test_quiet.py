@@ -21,9 +21,11 @@ def refused(project: str, count: int = 8) -> tuple[Job, ...]:
     )
 
 
-def arrive(scheduler: Scheduler, snapshot: Snapshot, new: Job, at: float) -> tuple[Snapshot, int]:
-    """`new` joins the queue at `at`; the cycle's preemptions, checked against `run_cycle`,
-    and whether it was walked."""
+def arrive(
+    scheduler: Scheduler, snapshot: Snapshot, new: Job, at: float
+) -> tuple[Snapshot, bool, int]:
+    """`new` joins the queue at `at`: the new snapshot, whether the cycle was walked, and
+    how many jobs it preempted (its result checked against `run_cycle`)."""
     after = dataclasses.replace(snapshot, pending=(*snapshot.pending, new))
     walks = scheduler.walks
     result = scheduler.cycle(after, Instant(at), PendingChanges([new], [], [], []))
@@ -32,7 +34,7 @@ def arrive(scheduler: Scheduler, snapshot: Snapshot, new: Job, at: float) -> tup
     assert result.preemptions == fresh.preemptions
     assert result.shadows == fresh.shadows
     assert dict(result.reasons) == dict(fresh.reasons)
-    return after, len(result.preemptions) + 10 * (scheduler.walks - walks)
+    return after, scheduler.walks > walks, len(result.preemptions)
 
 
 def test_a_borrower_passing_its_minimum_runtime_is_reclaimed_at_the_next_arrival() -> None:
@@ -53,11 +55,11 @@ def test_a_borrower_passing_its_minimum_runtime_is_reclaimed_at_the_next_arrival
     first = scheduler.cycle(snapshot, Instant(NOW), PendingChanges())
     assert not first.preemptions  # R3: not yet
     more = job("more", gpus=8, project="borrower", submit=NOW + 600.0)  # its quota refuses it
-    snapshot, seen = arrive(scheduler, snapshot, more, NOW + 600.0)
-    assert seen == 0  # answered without a walk, nothing decided
+    snapshot, walked, preempted = arrive(scheduler, snapshot, more, NOW + 600.0)
+    assert (walked, preempted) == (False, 0)  # answered without a walk, nothing decided
     again = job("again", gpus=8, project="borrower", submit=NOW + 1800.0)
-    _, seen = arrive(scheduler, snapshot, again, NOW + 1800.0)
-    assert seen == 11  # walked: the owner reclaims the borrower's GPUs
+    _, walked, preempted = arrive(scheduler, snapshot, again, NOW + 1800.0)
+    assert (walked, preempted) == (True, 1)  # the owner reclaims the borrower's GPUs
 
 
 def test_a_job_turning_late_for_the_heads_start_may_reclaim() -> None:
@@ -91,11 +93,12 @@ def test_a_job_turning_late_for_the_heads_start_may_reclaim() -> None:
     assert not first.admissions and not first.preemptions
     assert first.shadows[0].job == "head" and first.shadows[0].start == NOW + 7200.0
     more = job("b2", gpus=8, project="b", submit=NOW + 100.0)  # its quota refuses it
-    snapshot, seen = arrive(scheduler, snapshot, more, NOW + 100.0)
-    assert seen == 0  # "small" still in time (NOW + 100 + 7000 <= NOW + 7200)
+    snapshot, walked, preempted = arrive(scheduler, snapshot, more, NOW + 100.0)
+    # "small" is still in time for the head: NOW + 100 + 7000 <= NOW + 7200
+    assert (walked, preempted) == (False, 0)
     later = job("b3", gpus=8, project="b", submit=NOW + 600.0)
-    _, seen = arrive(scheduler, snapshot, later, NOW + 600.0)
-    assert seen == 11  # "small" is late: walked, it reclaims "c"
+    _, walked, preempted = arrive(scheduler, snapshot, later, NOW + 600.0)
+    assert (walked, preempted) == (True, 1)  # "small" is late: walked, it reclaims "c"
 
 
 def test_a_job_arriving_with_gpus_kept_for_it_changes_what_others_wait_for() -> None:
@@ -121,7 +124,8 @@ def test_a_job_arriving_with_gpus_kept_for_it_changes_what_others_wait_for() -> 
     scheduler = Scheduler(POLICY)
     first = scheduler.cycle(snapshot, Instant(NOW), PendingChanges())
     assert [(s.job, s.start) for s in first.shadows] == [("h", NOW + 600.0)]
-    snapshot, seen = arrive(scheduler, snapshot, job("y", gpus=8, project="q"), NOW + 30.0)
-    assert seen == 0
-    _, seen = arrive(scheduler, snapshot, job("x", gpus=8, project="q"), NOW + 60.0)
-    assert seen == 10  # walked: the GPUs are kept for "x", "h" no longer counts on them
+    snapshot, walked, _ = arrive(scheduler, snapshot, job("y", gpus=8, project="q"), NOW + 30.0)
+    assert not walked
+    _, walked, preempted = arrive(scheduler, snapshot, job("x", gpus=8, project="q"), NOW + 60.0)
+    # walked: the GPUs are kept for "x", and "h" no longer counts on them
+    assert (walked, preempted) == (True, 0)
