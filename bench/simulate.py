@@ -281,8 +281,8 @@ def main() -> None:
     about = facts()
     console = Console(width=160)
     console.print(
-        f"{about['cpu']}, {about['cores']} cores ({about['machine']}); {about['python']}; "
-        f"{about['date']}",
+        f"{about['cpu']}, {about['cores']} cores ({about['machine']}); {about['python']} "
+        f"({about['python_executable']}); {about['date']}",
         markup=False,
     )
     shown = {k: v for k, v in vars(args).items() if k != "child"}

@@ -12,7 +12,7 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from itertools import accumulate
+from itertools import accumulate, islice
 from operator import itemgetter
 
 from kizuna.kernel.ids import CohortId, ProjectId
@@ -171,9 +171,9 @@ def _done_by(releases: Sequence[Release], at: float) -> int:
 
 
 def _usable_at(pool: Pool, releases: Sequence[Release], count: int) -> list[int]:
-    usable = list(pool.now.usable)
-    for _, i, n, _ in releases[:count]:
-        if pool.schedulable[i]:
+    usable, schedulable = list(pool.now.usable), pool.schedulable
+    for _, i, n, _ in islice(releases, count):
+        if schedulable[i]:
             usable[i] += n
     return usable
 
@@ -187,22 +187,19 @@ def _first_fit(pool: Pool, releases: Sequence[Release], job: Job) -> int | None:
     per_node = job.gpus_per_node
     if not per_node:
         return _first_count(releases, schedulable, job.gpus - pool.now.free)
-    usable = list(usable)
     need, have = job.gpus // per_node, sum(1 for u in usable if u >= per_node)
     if have >= need:
         return 0
-    done, last = 0, len(releases)
-    while done < last:
-        at = releases[done][0]
-        while done < last and releases[done][0] == at:
-            _, i, n, _ = releases[done]
-            done += 1
-            if not schedulable[i]:
-                continue
-            have += usable[i] < per_node <= usable[i] + n
-            usable[i] += n
-        if have >= need:
-            return done
+    # GPUs each node lacks for `per_node` (never reached on a node that takes no work)
+    short = [per_node - u if ok else 1 << 60 for u, ok in zip(usable, schedulable, strict=True)]
+    for at, i, n, _ in releases:
+        lacks = short[i]
+        if lacks > 0:
+            short[i] = lacks = lacks - n
+            if lacks <= 0:
+                have += 1
+                if have >= need:
+                    return _done_by(releases, at)  # with the rest of that instant's
     return None
 
 

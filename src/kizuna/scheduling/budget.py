@@ -20,18 +20,21 @@ BudgetUsage = tuple[GpuType, dict[tuple[ProjectId, GpuType], float]]
 """GPU-seconds committed of one type per project, as saved by `BudgetBook.saved`."""
 
 
+Holding = Mapping[tuple[ProjectId, GpuType], Mapping[int, RunningJob]]
+"""Running jobs per (project, type), each by `id()`, in the order they came."""
+
+
 class Commitments(dict[tuple[ProjectId, GpuType], float]):
     """GPU-seconds running jobs may still use per (project, type), worked out on first use."""
 
-    def __init__(
-        self, holding: Mapping[tuple[ProjectId, GpuType], Iterable[RunningJob]], now: Instant
-    ) -> None:
+    def __init__(self, holding: Holding, now: Instant) -> None:
         super().__init__()
         self.holding, self.now = holding, now
 
     def __missing__(self, key: tuple[ProjectId, GpuType]) -> float:
         now = self.now
-        value = sum(r.job.gpus * max(0.0, r.end_bound - now) for r in self.holding.get(key, ()))
+        jobs = self.holding.get(key, {}).values()
+        value = sum(r.job.gpus * max(0.0, r.end_bound - now) for r in jobs)
         self[key] = value
         return value
 
@@ -49,9 +52,9 @@ class BudgetBook:
     def of(
         cls, projects: Mapping[ProjectId, Project], running: Iterable[RunningJob], now: Instant
     ) -> BudgetBook:
-        holding: defaultdict[tuple[ProjectId, GpuType], list[RunningJob]] = defaultdict(list)
+        holding: defaultdict[tuple[ProjectId, GpuType], dict[int, RunningJob]] = defaultdict(dict)
         for r in running:
-            holding[(r.job.project, r.job.gpu_type)].append(r)
+            holding[(r.job.project, r.job.gpu_type)][id(r)] = r
         return cls(projects, Commitments(holding, now))
 
     def remaining(self, project: ProjectId, gpu_type: GpuType) -> float | None:

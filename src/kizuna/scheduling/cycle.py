@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from bisect import insort
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from heapq import heapify, heappop, heapreplace
 
@@ -26,7 +26,7 @@ from kizuna.kernel.ids import GpuType, JobId, ProjectId
 from kizuna.kernel.units import UNLIMITED, Instant
 from kizuna.scheduling import reasons
 from kizuna.scheduling.backfill import Shadow, free_at
-from kizuna.scheduling.budget import BudgetBook, Commitments
+from kizuna.scheduling.budget import BudgetBook, Commitments, Holding
 from kizuna.scheduling.capacity import View
 from kizuna.scheduling.decisions import (
     Admission,
@@ -97,7 +97,7 @@ class _Cycle(LineSteps):
     position: Position = (0, ())
     """The position of the job being considered."""
     _admitted_jobs: list[Job] = field(default_factory=list)
-    holding: Mapping[tuple[ProjectId, GpuType], list[RunningJob]] = field(default_factory=dict)
+    holding: Holding = field(default_factory=dict)
     """Running jobs per (project, type), from the occupancy."""
     order: Order | None = None
     """The queue's order as this cycle saw it: a `Scheduler` updates its queue later, while

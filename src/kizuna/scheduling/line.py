@@ -8,15 +8,16 @@ A mixin of the cycle (cycle.py), which supplies the books it reads.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from bisect import insort
+from collections.abc import Sequence
 
-from kizuna.kernel.ids import CohortId, GpuType, JobId, ProjectId
+from kizuna.kernel.ids import CohortId, JobId, ProjectId
 from kizuna.kernel.units import UNLIMITED, Instant
 from kizuna.scheduling import reasons
 from kizuna.scheduling.backfill import Promise, Release, Shadow, find_shadow
-from kizuna.scheduling.budget import BudgetBook
+from kizuna.scheduling.budget import BudgetBook, Holding
 from kizuna.scheduling.decisions import Reason
-from kizuna.scheduling.model import Job, RunningJob, Snapshot
+from kizuna.scheduling.model import Job, Snapshot
 from kizuna.scheduling.policies.base import Policy, SortKey
 from kizuna.scheduling.quota import QuotaBook
 from kizuna.scheduling.type_state import BACKFILL, NOTHING, RESERVED, Outcome, TypeState
@@ -33,7 +34,7 @@ class LineSteps:
     budget: BudgetBook
     up: ClusterShape
     reasons: dict[JobId, Reason]
-    holding: Mapping[tuple[ProjectId, GpuType], list[RunningJob]]
+    holding: Holding
     _admitted_jobs: list[Job]
     position: tuple[int, SortKey]
 
@@ -142,7 +143,7 @@ class LineSteps:
         held = sum(self.quota.usage[(p, t)] for p in projects)
         stops = state.stops
         for p in projects:
-            for r in self.holding.get((p, t), ()):
+            for r in self.holding.get((p, t), {}).values():
                 end = r.end_bound
                 if min(end, stops.get(r.job.id, end)) <= at:
                     held -= r.job.gpus
@@ -173,9 +174,8 @@ class LineSteps:
         special = stops.keys() | owner_of.keys()
         out: list[Release] = [r for r in state.releases if r[3] not in special]
         for at, i, n, jid in [r for r in state.releases if r[3] in special]:
-            if owner_of.get(jid, job.id) == job.id:
-                out.append((min(at, stops[jid]) if jid in stops else at, i, n, jid))
-        out.sort()  # sorted but for this cycle's few
+            if owner_of.get(jid, job.id) == job.id:  # the few put back, each in its place
+                insort(out, (min(at, stops[jid]) if jid in stops else at, i, n, jid))
         return out
 
     def _excluded(self, job: Job, state: TypeState, start: Instant) -> frozenset[int]:

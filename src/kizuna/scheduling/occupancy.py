@@ -150,10 +150,13 @@ class Occupancy:
     up: ClusterShape
     running: dict[int, RunningJob]
     """The running jobs by object identity: an unchanged job is the very same object."""
-    holding: dict[tuple[ProjectId, GpuType], list[RunningJob]] = field(default_factory=dict)
-    """Running jobs per (project, type), for budget commitments."""
+    holding: dict[tuple[ProjectId, GpuType], dict[int, RunningJob]] = field(default_factory=dict)
+    """Running jobs per (project, type), by `id()`, for budget commitments and promises:
+    each replaced, never changed in place, as cycles keep reading the ones they saw."""
     _headroom: tuple[int, dict[tuple[ProjectId, GpuType], int]] | None = None
     """`quota.headroom()`, with the quota book's version it was worked out at."""
+    _touched: set[tuple[ProjectId, GpuType]] = field(default_factory=set)
+    """(project, type) whose usage changed since `_headroom` was worked out."""
 
     @classmethod
     def of(cls, snapshot: Snapshot) -> Occupancy:
@@ -177,9 +180,21 @@ class Occupancy:
         the running jobs leave it; kept while their usage is unchanged (never changed by
         its readers)."""
         kept = self._headroom
-        if kept is None or kept[0] != self.quota.version:
-            kept = self._headroom = (self.quota.version, self.quota.headroom())
-        return kept[1]
+        if kept is not None and kept[0] == self.quota.version:
+            return kept[1]
+        if kept is None:
+            room = self.quota.headroom()
+        else:  # a new dict, changed where usage changed: cycles may still read the old one
+            room = dict(kept[1])
+            for key in self._touched:
+                left = self.quota.room(*key)
+                if left > 0:
+                    room[key] = left
+                else:
+                    room.pop(key, None)
+        self._touched = set()
+        self._headroom = (self.quota.version, room)
+        return room
 
     def advance(
         self,
@@ -221,7 +236,9 @@ class Occupancy:
         by_type: defaultdict[GpuType, tuple[list[RunningJob], list[RunningJob]]] = defaultdict(
             lambda: ([], [])
         )
+        touched = self._touched
         for r in gone:
+            touched.add((r.job.project, r.job.gpu_type))
             by_type[r.job.gpu_type][0].append(r)
             self.quota.add(r.job, -r.job.gpus)
             del self.running[id(r)]
@@ -230,16 +247,19 @@ class Occupancy:
                 raise InconsistentSnapshot(
                     f"running job {r.job.id} holds {r.job.gpu_type}, which no node has"
                 )
+            touched.add((r.job.project, r.job.gpu_type))
             by_type[r.job.gpu_type][1].append(r)
             self.quota.add(r.job, r.job.gpus)
             self.running[id(r)] = r
         for t, (out, into) in by_type.items():
             self.types[t].apply(out, into)
-        gone_ids = {id(r) for r in gone}
-        for key in {(r.job.project, r.job.gpu_type) for r in gone}:
-            self.holding[key] = [r for r in self.holding[key] if id(r) not in gone_ids]
-        arrived: defaultdict[tuple[ProjectId, GpuType], list[RunningJob]] = defaultdict(list)
-        for r in came:
-            arrived[(r.job.project, r.job.gpu_type)].append(r)
-        for key, new in arrived.items():
-            self.holding[key] = [*self.holding.get(key, ()), *new]
+        holding, copied = self.holding, set()
+        for r, sign in [(r, -1) for r in gone] + [(r, 1) for r in came]:
+            key = (r.job.project, r.job.gpu_type)
+            if key not in copied:
+                copied.add(key)
+                holding[key] = dict(holding.get(key, {}))
+            if sign > 0:
+                holding[key][id(r)] = r
+            else:
+                del holding[key][id(r)]

@@ -47,6 +47,12 @@ class Topology:
         )
         return spans if consecutive else None
 
+    @cached_property
+    def node_domains(self) -> bool:
+        """Is each domain one node, domain i being node i (servers whose GPUs share one
+        NVLink switch, the common case)? Placement then counts nodes, not domains."""
+        return all(nodes == (i,) for i, nodes in enumerate(self.domain_nodes))
+
 
 def place(
     topo: Topology,
@@ -72,9 +78,11 @@ def _place_gpus(
     node = _best_fit_node(usable, gpus)
     if node is not None:
         return [(node, gpus)]
+    single = topo.node_domains
     if dom is None:
-        dom = topo.domain_sums(usable)
-    fits = [d for d, free in enumerate(dom) if free >= gpus]
+        dom = usable if single else topo.domain_sums(usable)
+    # with a node per domain, no domain holds the gang when no node does
+    fits = [] if single else [d for d, free in enumerate(dom) if free >= gpus]
     if fits:
         best = min(fits, key=lambda d: (dom[d], d))
         return _fill_domain(topo.domain_nodes[best], usable, gpus)
@@ -87,17 +95,18 @@ def _place_gpus(
     need = gpus
     for d in domains:
         take = min(dom[d], need)
-        parts.extend(_fill_domain(topo.domain_nodes[d], usable, take))
+        if single:
+            parts.append((d, take))  # what `_fill_domain` gives for a domain of one node
+        else:
+            parts.extend(_fill_domain(topo.domain_nodes[d], usable, take))
         need -= take
     return parts
 
 
 def _best_fit_node(usable: Sequence[int], gpus: int) -> int | None:
-    best, best_free = None, 1 << 30
-    for i, free in enumerate(usable):
-        if gpus <= free < best_free:
-            best, best_free = i, free
-    return best
+    """The node with the fewest usable GPUs that holds the gang (the first of those)."""
+    fits = [free for free in usable if free >= gpus]
+    return usable.index(min(fits)) if fits else None
 
 
 def _fill_domain(nodes: Sequence[int], usable: Sequence[int], gpus: int) -> Parts:
@@ -151,6 +160,8 @@ def _largest_first(domains: Sequence[int], weight: Sequence[int], need: int) -> 
 def _place_nodes(
     topo: Topology, usable: Sequence[int], nodes: int, per_node: int, one_domain: bool
 ) -> Parts | None:
+    if nodes >= 1 and topo.node_domains:
+        return _place_on_node_domains(topo, usable, nodes, per_node, one_domain)
     eligible = [[i for i in dn if usable[i] >= per_node] for dn in topo.domain_nodes]
     counts = [len(e) for e in eligible]
     fits = [d for d, c in enumerate(counts) if c >= nodes]
@@ -169,6 +180,22 @@ def _place_nodes(
         parts.extend((i, per_node) for i in _tightest(eligible[d], usable, take))
         need -= take
     return parts
+
+
+def _place_on_node_domains(
+    topo: Topology, usable: Sequence[int], nodes: int, per_node: int, one_domain: bool
+) -> Parts | None:
+    """`_place_nodes` where each domain is one node (domain i is node i): a domain holds at
+    most one of the gang's nodes, so only a gang of one node fits in one domain (on the
+    tightest node that holds it), and a larger one takes one node in each of the domains
+    `_fewest_domains` picks."""
+    if nodes == 1:
+        node = _best_fit_node(usable, per_node)
+        return [(node, per_node)] if node is not None else None
+    if one_domain:
+        return None
+    domains = _fewest_domains(topo, [1 if u >= per_node else 0 for u in usable], nodes)
+    return [(d, per_node) for d in domains] if domains is not None else None
 
 
 def _tightest(nodes: Sequence[int], usable: Sequence[int], count: int) -> list[int]:

@@ -13,6 +13,7 @@ Keys are made from rank and level when the cycle walks a group; the queue's orde
 from __future__ import annotations
 
 import heapq
+import math
 import weakref
 from bisect import bisect_left, insort
 from collections import Counter
@@ -157,6 +158,9 @@ class Queue:
     _lent_ids: set[int] | None = None
     """`id()` of the tier lists that order holds, found when the queue first changes after
     it was made: copied before they change. Empty if no one could read the order any more."""
+    _due: float = -math.inf
+    """No group's tier-0 job moves to tier 1 before this instant (the earliest of the
+    groups' `expiring` as last seen, lowered as jobs arrive): `advance` looks no sooner."""
 
     @classmethod
     def of(cls, policy: Policy, snapshot: Snapshot, now: Instant) -> Queue:
@@ -233,10 +237,11 @@ class Queue:
         when some did."""
         ordering = policy.ordering
         self.levels = levels = ordering.levels(snapshot, now)
-        if levels.flat:
+        if levels.flat or now < self._due:
             return False
         rank = None
         moved_any = False
+        due = math.inf
         for gk, group in self.groups.items():
             expiring = group.expiring
             while expiring and expiring[0][0] <= now:
@@ -252,6 +257,9 @@ class Queue:
                 insort(group.tier(1, self._lent), (moved, job), key=_first)
                 self.where[job_id] = (gk, 1, moved)
                 moved_any = True
+            if expiring:
+                due = min(due, expiring[0][0])
+        self._due = due
         return moved_any
 
     def update(self, policy: Policy, snapshot: Snapshot, now: Instant) -> bool:
@@ -287,7 +295,7 @@ class Queue:
             gk, tier, r = held
             group = groups[gk]
             entries = group.tier(tier, self._lent)
-            _, job = entries.pop(bisect_left(entries, r, key=_first))
+            _, job = entries.pop(bisect_left(entries, (r,)))  # (r,) sorts just before (r, job)
             group.uncount(job)
             if not group:
                 del groups[gk]
@@ -302,11 +310,12 @@ class Queue:
             joined = groups.get(gk)
             if joined is None:
                 joined = groups[gk] = Group(job.project)
-            insort(joined.tier(tier, self._lent), (r, job), key=_first)
+            insort(joined.tier(tier, self._lent), (r, job))  # ranks are unique: no job compared
             joined.count(job)
             where[job.id] = (gk, tier, r)
             if not levels.flat and tier == 0 and (until := levels.expiry(job)) < NEVER:
                 heappush(joined.expiring, (until, r, job.id))
+                self._due = min(self._due, until)
         if len(where) != len(snapshot.pending):
             raise InconsistentSnapshot(
                 f"the queue's changes give {len(where)} pending jobs; the snapshot has "

@@ -122,6 +122,13 @@ class QuotaBook:
                     out[(pid, t)] = q.nominal - self.usage[(pid, t)]
         return out
 
+    def room(self, project: ProjectId, gpu_type: GpuType) -> int:
+        """GPUs the project may still take within its nominal quota of this type (Q1): an
+        entry of `headroom` where positive."""
+        p = self.projects.get(project)
+        q = p.quotas.get(gpu_type) if p is not None else None
+        return q.nominal - self.usage[(project, gpu_type)] if q is not None else 0
+
     def within_nominal(self, job: Job) -> bool:
         """Q1: would the job keep its project within its nominal quota?"""
         quota = self.quota(job.project, job.gpu_type)

@@ -44,10 +44,9 @@ class EventQueue(Generic[T]):
     def __len__(self) -> int:
         return len(self._heap)
 
-    def push(self, time: Instant, payload: T, priority: int = NORMAL) -> Event[T]:
-        entry = (time, priority, next(self._sequence), payload)
-        heapq.heappush(self._heap, entry)
-        return Event(*entry)
+    def push(self, time: Instant, payload: T, priority: int = NORMAL) -> None:
+        """Schedule `payload` at `time` (no `Event` made: `peek` and `pop` make one)."""
+        heapq.heappush(self._heap, (time, priority, next(self._sequence), payload))
 
     def peek(self) -> Event[T] | None:
         """The next event, left in the queue; None when the queue is empty."""

@@ -184,16 +184,17 @@ def summarize(
     start = min((h.job.submit_time for h in histories), default=0.0)
     end = max((r.end for r in runs), default=start)
     makespan = end - start if runs else 0.0
+    held = [math.fsum(r.held for r in h.runs) for h in histories]  # GPU-seconds, per job
     held_by_type: dict[str, float] = {}
-    for h in histories:
+    for h, gpu_seconds in zip(histories, held, strict=True):
         t = h.job.gpu_type
-        held_by_type[t] = held_by_type.get(t, 0.0) + math.fsum(r.held for r in h.runs)
+        held_by_type[t] = held_by_type.get(t, 0.0) + gpu_seconds
     service = {t: timeline.integral(timeline.capacity[t], start, end) for t in timeline.types}
     total_service = math.fsum(service.values())
     asked = math.fsum(h.job.gpus * h.runtime for h in histories)
     mean_gpus = total_service / makespan if makespan > 0 else 0.0
     latest = max((h.job.submit_time + h.runtime for h in histories), default=start)
-    projects = _shares(histories, shares)
+    projects = _shares(histories, held, shares)
     return Metrics(
         jobs=len(histories),
         finished=len(done),
@@ -261,16 +262,16 @@ def entitlements(
 
 
 def _shares(
-    histories: Sequence[JobHistory], shares: Mapping[str, float]
+    histories: Sequence[JobHistory], held: Sequence[float], shares: Mapping[str, float]
 ) -> tuple[ProjectShare, ...]:
     jobs: dict[str, int] = dict.fromkeys(shares, 0)
     demand: dict[str, float] = dict.fromkeys(shares, 0.0)
     received: dict[str, float] = dict.fromkeys(shares, 0.0)
-    for h in histories:
+    for h, gpu_seconds in zip(histories, held, strict=True):
         p = h.job.project
         jobs[p] = jobs.get(p, 0) + 1
         demand[p] = demand.get(p, 0.0) + h.job.gpus * h.runtime / HOUR
-        received[p] = received.get(p, 0.0) + math.fsum(r.held for r in h.runs) / HOUR
+        received[p] = received.get(p, 0.0) + gpu_seconds / HOUR
     entitled = entitlements(math.fsum(received.values()), demand, shares)
     return tuple(
         ProjectShare(p, jobs[p], demand[p], received[p], entitled.get(p, 0.0))
