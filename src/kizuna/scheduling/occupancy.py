@@ -62,31 +62,30 @@ class TypeOccupancy:
         (`releases`, `of_project` and its lists, `movable_gpus`) is replaced, never edited
         in place, so a cycle set up earlier sees what it saw; `stoppers` and `kept` are read
         only while a cycle is set up (`type_state`)."""
-        pool = self.pool
-        stoppers = self.stoppers
+        pool, stoppers, kept, index = self.pool, self.stoppers, self.kept, self.pool.index
         dropped: set[TimedRelease] = set()
         added: list[TimedRelease] = []
-        for r, sign in [(r, -1) for r in gone] + [(r, 1) for r in came]:
+        for r in gone:
+            job, end = r.job, r.end_bound
             for node, indices in r.allocation.parts:
-                if sign > 0:
-                    pool.hold(node, indices, r.job.id)
-                i = pool.index[node]
-                entry = (r.end_bound, i, len(indices), r.job.id)
-                if sign > 0:
-                    added.append(entry)
-                else:
-                    pool.release(node, indices)
-                    dropped.add(entry)
+                pool.release(node, indices)
+                dropped.add((end, index[node], len(indices), job.id))
             if r.stopping_at is not None:
-                self.kept[(r.job.project, r.job.gpu_type)] += sign * r.job.gpus
-                if sign > 0:
-                    stoppers[r.job.id] = r
-                else:
-                    del stoppers[r.job.id]
+                kept[(job.project, job.gpu_type)] -= job.gpus
+                del stoppers[job.id]
+        for r in came:
+            job, end = r.job, r.end_bound
+            for node, indices in r.allocation.parts:
+                pool.hold(node, indices, job.id)
+                added.append((end, index[node], len(indices), job.id))
+            if r.stopping_at is not None:
+                kept[(job.project, job.gpu_type)] += job.gpus
+                stoppers[job.id] = r
         self.releases = _merged(self.releases, dropped, added)
         of_project = dict(self.of_project)
         gpus = list(self.movable_gpus)
         copied: set[ProjectId] = set()
+        schedulable = pool.schedulable
         for r, sign in [(r, -1) for r in gone] + [(r, 1) for r in came]:
             if r.stopping_at is not None:
                 continue
@@ -95,21 +94,17 @@ class TypeOccupancy:
             if project not in copied:
                 copied.add(project)
                 mine = of_project[project] = list(mine)
-            here = bisect_left(mine, key, key=_first)
+            here = bisect_left(mine, (key,))  # keys are unique: (key,) sorts just before (key, r)
             if sign > 0:
                 mine.insert(here, (key, r))
             else:
                 del mine[here]
             if r.job.preemptible:
                 for node, indices in r.allocation.parts:
-                    i = pool.index[node]
-                    if pool.schedulable[i]:
+                    i = index[node]
+                    if schedulable[i]:
                         gpus[i] += sign * len(indices)
         self.of_project, self.movable_gpus = of_project, gpus
-
-
-def _first(entry: tuple[VictimKey, RunningJob]) -> VictimKey:
-    return entry[0]
 
 
 def _merged(

@@ -187,15 +187,21 @@ def _place_on_node_domains(
 ) -> Parts | None:
     """`_place_nodes` where each domain is one node (domain i is node i): a domain holds at
     most one of the gang's nodes, so only a gang of one node fits in one domain (on the
-    tightest node that holds it), and a larger one takes one node in each of the domains
-    `_fewest_domains` picks."""
+    tightest node that holds it), and a larger one takes one node in each of as many
+    domains, which `_fewest_domains` picks as: the first nodes with `per_node` usable of
+    the first rack that has enough of them, else the first such nodes of the cluster."""
     if nodes == 1:
         node = _best_fit_node(usable, per_node)
         return [(node, per_node)] if node is not None else None
     if one_domain:
         return None
-    domains = _fewest_domains(topo, [1 if u >= per_node else 0 for u in usable], nodes)
-    return [(d, per_node) for d in domains] if domains is not None else None
+    holds = [u >= per_node for u in usable]
+    for domains in topo.rack_domains:
+        picked = [d for d in domains if holds[d]]
+        if len(picked) >= nodes:
+            return [(d, per_node) for d in picked[:nodes]]
+    picked = [d for d, ok in enumerate(holds) if ok]
+    return [(d, per_node) for d in picked[:nodes]] if len(picked) >= nodes else None
 
 
 def _tightest(nodes: Sequence[int], usable: Sequence[int], count: int) -> list[int]:

@@ -288,13 +288,14 @@ class Queue:
         if len(arrived) * 8 > len(snapshot.pending):
             return False
         where, groups, levels = self.where, self.groups, self.levels
+        lent = self._lent if left or arrived else set()
         for job_id in left:
             held = where.pop(job_id, None)
             if held is None:
                 raise InconsistentSnapshot(f"job {job_id} left the queue but was not pending")
             gk, tier, r = held
             group = groups[gk]
-            entries = group.tier(tier, self._lent)
+            entries = group.tier(tier, lent)
             _, job = entries.pop(bisect_left(entries, (r,)))  # (r,) sorts just before (r, job)
             group.uncount(job)
             if not group:
@@ -310,7 +311,7 @@ class Queue:
             joined = groups.get(gk)
             if joined is None:
                 joined = groups[gk] = Group(job.project)
-            insort(joined.tier(tier, self._lent), (r, job))  # ranks are unique: no job compared
+            insort(joined.tier(tier, lent), (r, job))  # ranks are unique: no job compared
             joined.count(job)
             where[job.id] = (gk, tier, r)
             if not levels.flat and tier == 0 and (until := levels.expiry(job)) < NEVER:

@@ -263,7 +263,7 @@ class Reclaimer:
                 in_use -= victim.gpus
                 out.append(entry)
         if only is None:
-            out.sort(key=_first)
+            out.sort()  # by victim key: keys are unique, no two jobs are compared
         return [r for _, r in out]
 
     def _bound(self, ask: _Ask, victims: Sequence[RunningJob]) -> int:
@@ -336,15 +336,23 @@ class Reclaimer:
             usable[i] += n
             if limit is not None:
                 limit[i] += n
-        for victim in victims:
-            late = cap is not None and victim.end_bound > cap.start
-            for node, indices in victim.allocation.parts:
-                i = self.pool.index[node]
-                if not self.pool.schedulable[i]:
-                    continue  # a draining or down node takes no new job, freed or not
-                usable[i] += len(indices)
-                if late and limit is not None:
-                    limit[i] += len(indices)
+        # a draining or down node takes no new job, freed or not
+        index, schedulable = self.pool.index, self.pool.schedulable
+        if cap is None or limit is None:
+            for victim in victims:
+                for node, indices in victim.allocation.parts:
+                    i = index[node]
+                    if schedulable[i]:
+                        usable[i] += len(indices)
+        else:
+            for victim in victims:
+                late = victim.end_bound > cap.start
+                for node, indices in victim.allocation.parts:
+                    i = index[node]
+                    if schedulable[i]:
+                        usable[i] += len(indices)
+                        if late:
+                            limit[i] += len(indices)
         if limit is not None:
             usable = list(map(min, usable, limit))
         for i in ask.exclude:
@@ -370,7 +378,3 @@ class Reclaimer:
                 self.by_cohort[cohort] = [  # eligibility only shrinks: filter the old list
                     r for r in listed if r.job.project not in touched or r.job.id in again
                 ]
-
-
-def _first(entry: tuple[VictimKey, RunningJob]) -> VictimKey:
-    return entry[0]

@@ -295,7 +295,7 @@ class _Replay:
                 weight = weights.get(at)
                 if weight is None:  # most projects were last charged at the same instant
                     weight = weights[at] = decay(max(0.0, now - at), half_life)
-                usage[pid] = (float(held * weight) + gpus * elapsed, now)  # as `charge` does
+                usage[pid] = (held * weight + gpus * elapsed, now)  # as `charge` does
             self.charged_at = now
         period = self.options.usage_period
         current = math.floor(now / period) if period > 0 else now

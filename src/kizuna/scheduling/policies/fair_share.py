@@ -61,10 +61,11 @@ class FairShare:
     ] = field(default_factory=list, init=False, compare=False, repr=False)
     """The levels last worked out, with the factors (the very object) and the young tier's
     level they came from: they change only with those (ADR 0016)."""
-    _stamps: list[tuple[Counter[GpuType], Hashable]] = field(
+    _stamps: list[tuple[Counter[GpuType], Hashable, object]] = field(
         default_factory=list, init=False, compare=False, repr=False
     )
-    """The stamp last made, with the GPU counts (the very object) it was made of."""
+    """The stamp last made, with the GPU counts (the very object) it was made of and the
+    nodes (the very object) they were counted on."""
 
     def __post_init__(self) -> None:
         problems = [
@@ -161,12 +162,15 @@ class FairShare:
         return fair, gpus
 
     def stamp(self, snapshot: Snapshot, now: Instant) -> Hashable:
-        _, gpus = self._inputs(snapshot, self.as_of(now))
         kept = self._stamps
+        if kept and kept[0][2] is snapshot.nodes:  # the GPU counts come from the nodes alone
+            return kept[0][1]
+        _, gpus = self._inputs(snapshot, self.as_of(now))
         if kept and kept[0][0] is gpus:
+            kept[:] = [(gpus, kept[0][1], snapshot.nodes)]
             return kept[0][1]
         stamp = tuple(sorted(gpus.items()))
-        kept[:] = [(gpus, stamp)]
+        kept[:] = [(gpus, stamp, snapshot.nodes)]
         return stamp
 
     def rank(self, snapshot: Snapshot, now: Instant) -> Callable[[Job, int], SortKey]:
