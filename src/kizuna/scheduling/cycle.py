@@ -263,22 +263,28 @@ class _Cycle(LineSteps):
         """`_acts_below` per shape, while the group's shapes have bounds of their own."""
         young, old = group.tiers
         level0, level1 = (self.queue.levels.level(group.project, tier) for tier in (0, 1))
-        at0 = at1 = 0
+        # each tier's jobs not yet looked at (None once all were): tiers never change in a walk
+        rest0: Iterator[Entry] | None = iter(young)
+        rest1: Iterator[Entry] | None = iter(old) if old else None
         head0: Entry | None = None
         head1: Entry | None = None
         while True:
             if exempt is None and shaped is None:
                 bounds = (low, high, late_gpus, late_start, now)
-                if head0 is None and at0 < len(young):
-                    at0, head0 = _next_within(young, at0, level0, bounds)
-                if head1 is None and at1 < len(old):
-                    at1, head1 = _next_within(old, at1, level1, bounds)
+                if head0 is None and rest0 is not None:
+                    head0 = _next_within(rest0, level0, bounds)
+                    rest0 = rest0 if head0 is not None else None
+                if head1 is None and rest1 is not None:
+                    head1 = _next_within(rest1, level1, bounds)
+                    rest1 = rest1 if head1 is not None else None
             else:  # bounds of each job's own: its shape's, or only the books' (exempt)
                 each = (low, books, acts, late_gpus, late_start, now, shaped, exempt)
-                if head0 is None and at0 < len(young):
-                    at0, head0 = _next_within_each(young, at0, level0, each)
-                if head1 is None and at1 < len(old):
-                    at1, head1 = _next_within_each(old, at1, level1, each)
+                if head0 is None and rest0 is not None:
+                    head0 = _next_within_each(rest0, level0, each)
+                    rest0 = rest0 if head0 is not None else None
+                if head1 is None and rest1 is not None:
+                    head1 = _next_within_each(rest1, level1, each)
+                    rest1 = rest1 if head1 is not None else None
             if head0 is None:
                 if head1 is None:
                     return
@@ -695,40 +701,33 @@ Walk = _Cycle
 
 
 def _next_within(
-    entries: list[Entry], at: int, level: int, bounds: tuple[int, int, int, float, float]
-) -> tuple[int, Entry | None]:
-    """From `entries[at]` on, the first job within `bounds` (low, high, late GPUs, late
-    start, now: more than low and at most high GPUs; from late GPUs up, only a job done by
-    the late start if it started now), with its key under `level`; and where to go on."""
+    rest: Iterator[Entry], level: int, bounds: tuple[int, int, int, float, float]
+) -> Entry | None:
+    """The next job of a tier's `rest` within `bounds` (low, high, late GPUs, late start,
+    now: more than low and at most high GPUs; from late GPUs up, only a job done by the late
+    start if it started now), with its key under `level`; the jobs before it are used up."""
     low, high, late_gpus, late_start, now = bounds
-    count = len(entries)
-    while at < count:
-        r, j = entries[at]
-        at += 1
+    for r, j in rest:
         g = j.gpus
         if low < g <= high and (g < late_gpus or now + j.walltime <= late_start):
             # concatenated, not unpacked: twice as fast, and this runs for every job walked
             key = (r[0] - level,) + r[1:] if level else r  # type: ignore[operator]  # noqa: RUF005
-            return at, (key, j)
-    return at, None
+            return key, j
+    return None
 
 
 def _next_within_each(
-    entries: list[Entry],
-    at: int,
+    rest: Iterator[Entry],
     level: int,
     each: tuple[
         int, int, int, int, float, float, dict[Shape, tuple[int, int]] | None, set[JobId] | None
     ],
-) -> tuple[int, Entry | None]:
+) -> Entry | None:
     """`_next_within` where the bounds differ by shape, or where some jobs need only fit the
     books: `each` is (low, books, acts, late GPUs, late start, now, the acts and late GPUs
     per shape or None, the jobs with GPUs kept for them or None)."""
     low, books, acts, late_gpus, late_start, now, shaped, exempt = each
-    count = len(entries)
-    while at < count:
-        r, j = entries[at]
-        at += 1
+    for r, j in rest:
         g = j.gpus
         if not low < g <= books:
             continue
@@ -738,5 +737,5 @@ def _next_within_each(
             exempt is not None and j.id in exempt
         ):
             key = (r[0] - level,) + r[1:] if level else r  # type: ignore[operator]  # noqa: RUF005
-            return at, (key, j)
-    return at, None
+            return key, j
+    return None

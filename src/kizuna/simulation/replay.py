@@ -233,6 +233,8 @@ class _Replay:
         """How the pending jobs changed since the last cycle (the scheduler's queue)."""
         self.active: dict[JobId, _Active] = {}
         self.running: dict[JobId, RunningJob] = {}
+        self.shown: tuple[RunningJob, ...] | None = None
+        """`running` as the last snapshot showed it; None once it changed."""
         """What the scheduler sees of `active`, in the same order."""
         self.left = {jid: float(t.duration) for jid, t in self.trace.items()}
         self.runs: dict[JobId, list[Run]] = {jid: [] for jid in self.trace}
@@ -330,6 +332,7 @@ class _Replay:
         job = active.running.job
         del self.active[job.id]
         del self.running[job.id]
+        self.shown = None
         self._went(active.running)
         self.busy[job.gpu_type] -= job.gpus
         self.held[job.project] -= job.gpus
@@ -390,7 +393,7 @@ class _Replay:
     def _cycle(self, now: Instant) -> None:
         snapshot = Snapshot(
             self.nodes,
-            tuple(self.running.values()),
+            self._shown(),
             self.pending.view(),
             self.projects,
         )
@@ -404,6 +407,12 @@ class _Replay:
             self._start(admission, now)
         for preemption in result.preemptions:
             self._preempt(preemption, now)
+
+    def _shown(self) -> tuple[RunningJob, ...]:
+        """The running jobs for a snapshot: the last snapshot's tuple while none changed."""
+        if self.shown is None:
+            self.shown = tuple(self.running.values())
+        return self.shown
 
     def _start(self, admission: Admission, now: Instant) -> None:
         job = self.pending.pop(admission.job)
@@ -419,6 +428,7 @@ class _Replay:
         self.came[id(running)] = running
         self.active[job.id] = _Active(running, self.started, end, left <= job.walltime, restarted)
         self.running[job.id] = running
+        self.shown = None
         self.queue.push(end, _Release(job.id, self.started, False), URGENT)
 
     def _preempt(self, preemption: Preemption, now: Instant) -> None:
@@ -429,6 +439,7 @@ class _Replay:
         self._went(active.running)
         active.running = replace(active.running, stopping_at=stop, stopping_for=preemption.for_job)
         self.running[preemption.job] = active.running
+        self.shown = None
         self.came[id(active.running)] = active.running
         if stop < active.end:
             self.queue.push(stop, _Release(preemption.job, active.run, True), URGENT)
