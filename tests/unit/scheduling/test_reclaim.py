@@ -289,3 +289,23 @@ def test_a_refusal_kept_across_cycles_ends_when_a_borrower_passes_its_minimum_ru
     result = _two_cycles(snapshot, snapshot, NOW, NOW + 600.0)
     assert result.preempted() == {"a"}
     assert result.reasons[JobId("j")].code is ReasonCode.RECLAIMING
+
+
+def test_a_project_s_victims_kept_across_cycles_follow_its_running_jobs() -> None:
+    """Cycle 1: p2 borrows 4 GPUs with a1 and a2; k (p1, a whole node) finds no room even
+    preempting a2, p2's most recent job. Then a2 ends and a3, as large, starts on its GPUs:
+    p2 uses as many GPUs as before. Cycle 2: j (p1, 8 GPUs in any split) reclaims a3, not
+    a2, which no longer runs: anything a `Scheduler` carries over of a project's victims
+    must follow its running jobs, not only its usage (a memo keyed on usage fails here)."""
+    tenants = cohort(("p1", 12), ("p2", 4))
+    a1 = running(job("a1", gpus=4, project="p2"), 0.0, {"h100-0000": range(4)})
+    a2 = running(job("a2", gpus=4, project="p2"), 10.0, {"h100-0000": range(4, 8)})
+    bx = on(1, job("bx", gpus=4, project="p1"))
+    k = job("k", gpus=8, per_node=8, project="p1", submit=500.0)
+    first = Snapshot(nodes(2), (a1, a2, bx), (k,), projects(*tenants))
+    a3 = running(job("a3", gpus=4, project="p2"), NOW + 30.0, {"h100-0000": range(4, 8)})
+    j = job("j", gpus=8, project="p1", submit=600.0)
+    second = dataclasses.replace(first, running=(a1, a3, bx), pending=(j,))
+    assert run_cycle(first, make_policy("fifo"), Instant(NOW)).preemptions == ()
+    result = _two_cycles(first, second, NOW, NOW + 60.0)
+    assert result.preempted() == {"a3"}
