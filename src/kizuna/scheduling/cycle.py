@@ -21,6 +21,7 @@ from bisect import insort
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from heapq import heapify, heappop, heapreplace
+from operator import itemgetter
 
 from kizuna.kernel.ids import GpuType, JobId, ProjectId
 from kizuna.kernel.units import UNLIMITED, Instant
@@ -151,13 +152,14 @@ class _Cycle(LineSteps):
 
     def result(self) -> CycleResult:
         """What the walk decided; reasons and the order are worked out when first read."""
+        held = sorted((t, s.shadow) for t, s in self.types.items() if s.shadow is not None)
         return CycleResult(
             admissions=tuple(self.admissions),
-            preemptions=tuple(p for _, p in sorted(self.preemptions, key=lambda item: item[0])),
+            preemptions=tuple(p for _, p in sorted(self.preemptions, key=itemgetter(0)))
+            if self.preemptions
+            else (),
             reasons=LazyReasons(self.reasons, self.explain),
-            shadows=tuple(
-                ShadowReservation(s.job.id, t, s.start) for t, s in sorted(self.shadows.items())
-            ),
+            shadows=tuple(ShadowReservation(s.job.id, t, s.start) for t, s in held),
             order=LazyOrder(self.effective_order),
         )
 
@@ -694,6 +696,7 @@ class _Cycle(LineSteps):
             )
         )
         state.stops[victim.job.id] = Instant(self.now + victim.job.grace)
+        state.moving[victim.job.id] = victim
 
 
 Walk = _Cycle

@@ -8,7 +8,7 @@ A mixin of the cycle (cycle.py), which supplies the books it reads.
 
 from __future__ import annotations
 
-from bisect import insort
+from bisect import bisect_left, insort
 from collections.abc import Sequence
 
 from kizuna.kernel.ids import CohortId, JobId, ProjectId
@@ -171,11 +171,21 @@ class LineSteps:
         stops, owner_of = state.stops, state.owner_of
         if not stops and not owner_of:
             return state.releases  # kept sorted (never changed in place)
-        special = stops.keys() | owner_of.keys()
-        out: list[Release] = [r for r in state.releases if r[3] not in special]
-        for at, i, n, jid in [r for r in state.releases if r[3] in special]:
-            if owner_of.get(jid, job.id) == job.id:  # the few put back, each in its place
-                insort(out, (min(at, stops[jid]) if jid in stops else at, i, n, jid))
+        # the few jobs' releases taken out where they are (each as the occupancy made it:
+        # end bound, node, GPUs, job), and put back, each in its place, where they still count
+        out, index, back = list(state.releases), state.pool.index, []
+        for jid, r in state.moving.items():
+            end, mine = r.end_bound, owner_of.get(jid, job.id) == job.id
+            for node, indices in r.allocation.parts:
+                release = (end, index[node], len(indices), jid)
+                at = bisect_left(out, release)
+                if at == len(out) or out[at] != release:
+                    raise AssertionError(f"no release of job {jid} on node {node} to move")
+                del out[at]
+                if mine:
+                    back.append((min(end, stops[jid]) if jid in stops else end, *release[1:]))
+        for release in back:
+            insort(out, release)
         return out
 
     def _excluded(self, job: Job, state: TypeState, start: Instant) -> frozenset[int]:

@@ -298,7 +298,7 @@ class Queue:
             entries = group.tier(tier, lent)
             _, job = entries.pop(bisect_left(entries, (r,)))  # (r,) sorts just before (r, job)
             group.uncount(job)
-            if not group:
+            if not (group.tiers[0] or group.tiers[1]):  # no job left in the group
                 del groups[gk]
         rank = policy.ordering.rank(snapshot, now) if arrived else None
         for job in arrived:

@@ -13,7 +13,7 @@ from kizuna.scheduling.backfill import Promise, Shadow
 from kizuna.scheduling.budget import BudgetUsage
 from kizuna.scheduling.capacity import Pool, View
 from kizuna.scheduling.decisions import Reason
-from kizuna.scheduling.model import Reservation, Shape
+from kizuna.scheduling.model import Reservation, RunningJob, Shape
 from kizuna.scheduling.occupancy import TypeOccupancy
 from kizuna.scheduling.policies.base import SortKey
 from kizuna.scheduling.queue import Queue
@@ -54,6 +54,9 @@ class TypeState:
     kept_for: dict[ProjectId, set[JobId]]
     """Per project, its waiting jobs with GPUs kept for them (R6): the walk never passes
     them over by the reclaimer's failures, which they do not read (ADR 0024)."""
+    moving: dict[JobId, RunningJob]
+    """The running jobs whose releases a head's search sees moved: those of `owner_of`
+    (kept for one job) and this cycle's victims (`stops`), by id."""
     never: dict[Shape, int] = field(default_factory=dict)
     """Smallest gang per shape that no release of running jobs would ever make room for."""
     stops: dict[JobId, Instant] = field(default_factory=dict)
@@ -107,10 +110,12 @@ def type_state(
     until = [now] * len(pool.nodes)
     earmarked: dict[JobId, dict[int, int]] = {}
     owner_of: dict[JobId, JobId] = {}
+    moving: dict[JobId, RunningJob] = {}
     for r in held.stoppers.values():
         owner = r.stopping_for if r.stopping_for is not None and r.stopping_for in pending else None
         if owner is not None:
             owner_of[r.job.id] = owner
+            moving[r.job.id] = r
         for node, indices in r.allocation.parts:
             i = pool.index[node]
             if pool.schedulable[i]:
@@ -137,6 +142,7 @@ def type_state(
         until,
         owner_of,
         kept_for,
+        moving,
     )
 
 

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from kizuna.kernel.ids import CohortId, JobId
+from kizuna.kernel.ids import CohortId, GpuType, JobId
 from kizuna.kernel.units import Instant
 from kizuna.scheduling import (
     CycleResult,
@@ -21,7 +21,10 @@ from kizuna.scheduling import (
     make_policy,
     run_cycle,
 )
+from kizuna.scheduling.cycle import walk
 from kizuna.scheduling.model import HIGH, LOW
+from kizuna.scheduling.occupancy import Occupancy
+from kizuna.scheduling.queue import Queue
 from kizuna.scheduling.testing import job, nodes, project, projects, running
 
 NOW = 1000.0
@@ -309,3 +312,35 @@ def test_a_project_s_victims_kept_across_cycles_follow_its_running_jobs() -> Non
     assert run_cycle(first, make_policy("fifo"), Instant(NOW)).preemptions == ()
     result = _two_cycles(first, second, NOW, NOW + 60.0)
     assert result.preempted() == {"a3"}
+
+
+def test_the_releases_a_head_counts_on_skip_gpus_kept_for_another_and_end_victims_early() -> None:
+    """w (p1) has s's GPUs kept for it (R6: s was preempted for w and is stopping) and
+    reclaims c, which stops after its grace period. The releases any job's promise counts
+    on are the running jobs' own, but: s's only for w, and c's at its stop, not its end."""
+    tenants = cohort(("p1", 8), ("p2", 8))
+    s = running(job("s", gpus=4, project="p2"), 0.0, {"h100-0000": range(4)}, NOW + 120.0)
+    s = dataclasses.replace(s, stopping_for=JobId("w"))
+    b = running(job("b", gpus=4, project="p2"), 500.0, {"h100-0000": range(4, 8)})
+    c = on(1, job("c", project="p2", walltime=7200.0), 600.0)
+    w, other = job("w", project="p1", submit=700.0), job("o", gpus=1, project="p2")
+    snapshot = Snapshot(nodes(2), (s, b, c), (w,), projects(*tenants))
+    policy = make_policy("fifo")
+    walked = walk(
+        Occupancy.of(snapshot), Queue.of(policy, snapshot, Instant(NOW)), policy, Instant(NOW)
+    )
+    assert walked.result().preempted() == {"c"}
+    state = walked.types[GpuType("H100")]
+    assert state.owner_of == {"s": "w"} and set(state.stops) == {"c"}
+
+    def plainly(j: Job) -> list[tuple[float, int, int, str]]:
+        """The definition: kept GPUs only for their job, victims' at their stop."""
+        return sorted(
+            (min(at, state.stops.get(jid, at)), i, n, jid)
+            for at, i, n, jid in state.releases
+            if state.owner_of.get(jid, j.id) == j.id
+        )
+
+    for j in (w, other):
+        assert walked._releases(state, j) == plainly(j)
+    assert [r[3] for r in walked._releases(state, other)].count("s") == 0
