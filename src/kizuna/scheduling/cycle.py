@@ -113,9 +113,7 @@ class _Cycle(LineSteps):
     quota_said: dict[tuple[ProjectId, GpuType, int], tuple[int, Fit | Reason]] = field(
         default_factory=dict
     )
-    allowed_at: dict[GroupKey, tuple[tuple[int, int], tuple[int, float]]] = field(
-        default_factory=dict
-    )
+    allowed_at: dict[GroupKey, tuple[int, int, tuple[int, float]]] = field(default_factory=dict)
     """`_allowed` per group, with the versions of the quota and budget books it was
     worked out at."""
 
@@ -381,17 +379,17 @@ class _Cycle(LineSteps):
         """The largest gang and the most GPU-seconds a new job of the group may ask now
         (the budget is not worked out when the quota already refuses every job); kept
         while neither book changes."""
-        books = (self.quota.version, self.budget.version)
+        quota_at, budget_at = self.quota.version, self.budget.version
         hit = self.allowed_at.get(gk)
-        if hit is not None and hit[0] == books:
-            return hit[1]
+        if hit is not None and hit[0] == quota_at and hit[1] == budget_at:
+            return hit[2]
         most = self.quota.allowed(*gk) if self.policy.quotas else 1 << 30
         if most < group.least_gpus:
             found = most, 0.0
         else:
             left = self.budget.remaining(*gk) if self.policy.budgets else None
             found = most, (UNLIMITED if left is None else left)
-        self.allowed_at[gk] = (books, found)
+        self.allowed_at[gk] = (quota_at, budget_at, found)
         return found
 
     # -- what a walk that decided nothing proves about the next (ADR 0026) ---------------

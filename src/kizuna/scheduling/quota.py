@@ -87,9 +87,9 @@ class QuotaBook:
         """Count `gpus` more (or fewer, if negative) GPUs in use by `job`'s project."""
         self.version += 1
         self.usage[(job.project, job.gpu_type)] += gpus
-        cohort = self.cohort(job.project)
-        if cohort is not None:
-            self.cohort_usage[(cohort, job.gpu_type)] += gpus
+        p = self.projects.get(job.project)  # `cohort`, inline: this runs for every job booked
+        if p is not None and p.cohort is not None:
+            self.cohort_usage[(p.cohort, job.gpu_type)] += gpus
 
     def allowed(self, project: ProjectId, gpu_type: GpuType) -> int:
         """The largest gang the project's quota admits now (Q1-Q3); 0 or less for none.

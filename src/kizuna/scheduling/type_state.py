@@ -138,7 +138,7 @@ def type_state(
         pool,
         held.releases,  # replaced, never changed in place, by the occupancy and the cycle
         reclaimer,
-        _reservations(pool, reservations, now),
+        _reservations(pool, reservations, now) if reservations else [],
         until,
         owner_of,
         kept_for,
