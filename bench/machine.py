@@ -24,9 +24,9 @@ def cpu_model() -> str:
 
 
 def facts() -> dict[str, Any]:
-    """CPU, cores, architecture, Python (the build too: the same code runs ~1.15x faster
-    on a CPython built with PGO and LTO than on one built without; docs/benchmarks.md), load
-    and the time of the run."""
+    """CPU, cores, architecture, Python (the build too: the Philly replay ran 1.12-1.14x
+    faster on Debian's optimised CPython than on pyenv's default build; docs/benchmarks.md),
+    load and the time of the run."""
     return {
         "cpu": cpu_model(),
         "cores": os.cpu_count(),

@@ -13,8 +13,8 @@ replay alone (`replay`), and the process's peak resident memory (`ru_maxrss`). `
 replays the first N jobs by submit time; `--jobs-synth N` a synthetic Philly-shaped trace
 (seed 0) instead. Prints tables and writes every figure as JSON (default: under
 bench/results/): `.venv/bin/python bench/simulate.py [--workload all] [--limit 3000]`.
-The interpreter counts: the children run the one this runs on (its path is printed), and a
-CPython built with PGO and LTO replays ~1.14x faster than one built without
+The interpreter counts: the children run the one this runs on (its path is printed); the
+replay ran 1.12-1.14x faster on Debian's optimised CPython than on pyenv's default build
 (docs/benchmarks.md, seventh session, says how to measure on one).
 """
 

@@ -144,10 +144,6 @@ class _Cycle(LineSteps):
             order=queue.order(),
         )
 
-    @property
-    def shadows(self) -> dict[GpuType, Shadow]:
-        return {t: s.shadow for t, s in self.types.items() if s.shadow is not None}
-
     def result(self) -> CycleResult:
         """What the walk decided; reasons and the order are worked out when first read."""
         held = sorted((t, s.shadow) for t, s in self.types.items() if s.shadow is not None)
@@ -269,6 +265,8 @@ class _Cycle(LineSteps):
         head0: Entry | None = None
         head1: Entry | None = None
         while True:
+            # the two branches mirror each other on purpose: a dispatching helper per job
+            # fetched costs more than these lines, in the replay's hottest loop
             if exempt is None and shaped is None:
                 bounds = (low, high, late_gpus, late_start, now)
                 if head0 is None and rest0 is not None:

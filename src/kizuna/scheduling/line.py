@@ -169,7 +169,7 @@ class LineSteps:
         """When running jobs give their GPUs back to `job` at the latest: this cycle's victims
         early; GPUs kept for another waiting job never (R6)."""
         stops, owner_of = state.stops, state.owner_of
-        if not stops and not owner_of:
+        if not state.moving:  # none kept for one job, no victim this cycle
             return state.releases  # kept sorted (never changed in place)
         # the few jobs' releases taken out where they are (each as the occupancy made it:
         # end bound, node, GPUs, job), and put back, each in its place, where they still count

@@ -117,9 +117,9 @@ class QuotaBook:
         """GPUs each project may still take within its nominal quota, per type (Q1)."""
         out = {}
         for pid, p in self.projects.items():
-            for t, q in p.quotas.items():
-                if q.nominal > self.usage[(pid, t)]:
-                    out[(pid, t)] = q.nominal - self.usage[(pid, t)]
+            for t in p.quotas:
+                if (left := self.room(pid, t)) > 0:
+                    out[(pid, t)] = left
         return out
 
     def room(self, project: ProjectId, gpu_type: GpuType) -> int:
